@@ -1,0 +1,68 @@
+"""The environment knobs, versions and notebook set-up shared by every notebook."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_utils import _env, notebook, plots, versions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_tf_knobs_are_set_before_tensorflow():
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    if "TF_ENABLE_ONEDNN_OPTS" in _env.DEFAULTS:
+        assert os.environ["TF_ENABLE_ONEDNN_OPTS"] in ("0", "1")
+
+
+def test_user_value_wins_and_late_import_warns():
+    code = (
+        "import os, warnings; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'\n"
+        "import course_utils; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "0"
+    code = "import tensorflow\nimport course_utils"
+    env = {k: v for k, v in os.environ.items() if k not in _env.DEFAULTS}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "Import course_utils first" in out.stderr
+
+
+def test_versions_check_and_errors():
+    found = versions.check()
+    assert set(found) == set(versions.MINIMUM)
+    with pytest.raises(RuntimeError, match="too old.*course setup"):
+        versions.check({"numpy": "999.0"})
+    with pytest.raises(RuntimeError, match="not installed"):
+        versions.check({"surely-not-a-package-xyz": "1.0"})
+
+
+def test_minimums_agree_with_pyproject():
+    text = (ROOT / "pyproject.toml").read_text()
+    for name, least in versions.MINIMUM.items():
+        assert f'"{name}>={least}"' in text, (
+            f"pyproject.toml and versions.MINIMUM disagree on {name}"
+        )
+
+
+def test_setup_reports_and_warns_without_gpu():
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        info = notebook.setup(need_gpu=True, quiet=True)
+        assert info["gpus"]
+    else:
+        with pytest.warns(UserWarning, match="No GPU found"):
+            info = notebook.setup(need_gpu=True, quiet=True)
+        assert info["gpus"] == []
+    assert info["versions"]["tensorflow"] and info["cpu"]
+    assert info["colab"] is False
+
+
+def test_si_format():
+    assert plots.si(1.86e11, "FLOP/s") == "186 GFLOP/s"
+    assert plots.si(0.0025, "s") == "2.5 ms"
+    assert plots.si(0) == "0"
