@@ -75,3 +75,20 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
         )
     del tf
     return report
+
+
+def show_source(obj: Any) -> None:
+    """Display the source code of a ``course_utils`` function or class in the notebook.
+
+    Logic lives once, in the package; this lets a notebook show it where it is
+    explained (syntax-highlighted in Jupyter, plain text elsewhere).
+    """
+    import inspect
+
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"```python\n{source}```"))
+    except ImportError:  # plain Python
+        print(source)
