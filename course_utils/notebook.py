@@ -25,8 +25,15 @@ from typing import Any
 
 from . import plots, versions
 
+#: the course's GitHub repository (owner/name); change it here if you fork the course.
+REPO = "dl-meets-hardware/course"
 #: where `pip install` gets the course package when it is not installed (Colab).
-COURSE_PIP_URL = "git+https://github.com/dl-meets-hardware/course"
+COURSE_PIP_URL = f"git+https://github.com/{REPO}"
+
+
+def colab_url(notebook: str) -> str:
+    """The "Open in Colab" link of ``notebooks/<notebook>`` on the main branch."""
+    return f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{notebook}"
 
 
 def in_colab() -> bool:
