@@ -1,0 +1,435 @@
+"""Time, energy and money of a deep-learning workload on a platform: a back-of-envelope calculator.
+
+Seed 000, Part I.c "Case Study: Edge Devices vs Datacenter vs Supercomputers", with the
+numbers of seed 004 ('Example: ResNet50', 'Training overall'). Three formulas, each with an
+assumption you can change:
+
+* **time**   ``t = FLOP / (peak x utilization x units)`` [s]. Peak is the datasheet rate at the
+  precision used; *utilization* is the fraction of it a real network reaches (an assumption:
+  seed 004's "11 days @ 100 %" for a P40 is really about 20 %, see the notebook).
+* **energy** ``E = watts x units x t`` [J], with ``watts`` the TDP by default (chips at partial
+  utilization draw less than TDP, but far more than idle; a measured power is better).
+* **money**  ``$ = E [kWh] x electricity price + hardware``: the hardware is either the purchase
+  price amortised over its lifetime (``price x units x t / lifetime``, i.e. as if the machine
+  were busy all its life, the cheapest case) or a cloud price per unit-hour (which already
+  includes electricity, so no energy cost is added on top).
+
+Usage::
+
+    resnet = training_workload(7.7e9, samples=1_200_000, epochs=100)
+    p40 = Platform.from_device(hardware.get("P40"), "fp32", utilization=0.3)
+    print(estimate(resnet, p40))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import costs
+from .plots import si
+
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86_400.0
+SECONDS_PER_YEAR = 365.25 * SECONDS_PER_DAY
+JOULES_PER_KWH = 3.6e6
+
+#: Fraction of peak assumed when none is given. An assumption, not a measurement: big CNNs
+#: trained in mixed precision on datacenter GPUs reach a few tens of percent of peak.
+DEFAULT_UTILIZATION = 0.3
+#: Electricity price assumed when none is given (USD per kWh): an assumption to edit.
+DEFAULT_USD_PER_KWH = 0.15
+#: Years over which a purchase price is spread (a common depreciation period for servers).
+DEFAULT_LIFETIME_YEARS = 3.0
+
+
+def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    ok = value >= 0 if allow_zero else value > 0
+    if not math.isfinite(value) or not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _fraction(value: Any, name: str) -> float:
+    value = _positive(value, name)
+    if value > 1:
+        raise ValueError(f"{name} is a fraction of peak in (0, 1], got {value!r} (30 % is 0.3)")
+    return value
+
+
+def compute_seconds(flop: float, flop_per_s: float, utilization: float = 1.0) -> float:
+    """Seconds to do ``flop`` operations at ``utilization`` x ``flop_per_s`` (FLOP/s).
+
+    Seed 004, 'Training - Approximately 100 Epochs': "Single P40 GPU (12TFLOPS): 11days @ 100%".
+    """
+    return _positive(flop, "flop") / (
+        _positive(flop_per_s, "flop_per_s") * _fraction(utilization, "utilization")
+    )
+
+
+def implied_utilization(flop: float, peak_flop_per_s: float, seconds: float) -> float:
+    """The fraction of ``peak_flop_per_s`` that doing ``flop`` operations in ``seconds`` implies.
+
+    ``flop / (peak x seconds)``: for a measured run, the achieved share of peak; for a quoted
+    duration (seed 004's "11 days" for a P40), the utilization the quote silently assumes.
+    """
+    return (
+        _positive(flop, "flop")
+        / _positive(peak_flop_per_s, "peak_flop_per_s")
+        / _positive(seconds, "seconds")
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in the unit a person would use: '850 ms', '42 s', '3.5 min', '2.7 days', '4.1 years'."""
+    seconds = _positive(seconds, "seconds", allow_zero=True)
+    for limit, scale, unit in (
+        (1.0, 1e-3, "ms"),
+        (120.0, 1.0, "s"),
+        (2 * SECONDS_PER_HOUR, 60.0, "min"),
+        (2 * SECONDS_PER_DAY, SECONDS_PER_HOUR, "h"),
+        (2 * SECONDS_PER_YEAR, SECONDS_PER_DAY, "days"),
+    ):
+        if seconds < limit:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / SECONDS_PER_YEAR:.3g} years"
+
+
+def format_usd(usd: float) -> str:
+    """Money with sensible precision: '$0.0042', '$3.10', '$1,234', '$2.1 M'."""
+    if usd >= 1e6:
+        return f"${usd / 1e6:.3g} M"
+    if usd >= 1000:
+        return f"${usd:,.0f}"
+    if usd >= 0.1:
+        return f"${usd:.2f}"
+    return f"${usd:.2g}"
+
+
+def format_energy(joules: float) -> str:
+    """Energy in the units of an electricity bill: '5.05 Wh', '1.82 kWh', '10,028 kWh', '2.1 GWh'."""
+    kwh = _positive(joules, "joules", allow_zero=True) / JOULES_PER_KWH
+    if kwh >= 1e6:
+        return f"{kwh / 1e6:.3g} GWh"
+    if kwh >= 100:
+        return f"{kwh:,.0f} kWh"
+    if kwh >= 1:
+        return f"{kwh:.3g} kWh"
+    return si(kwh * 1000, "Wh")
+
+
+# ------------------------------------------------------------------------------------ workloads
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A job measured in operations: ``flop`` in total over ``samples`` processed samples.
+
+    ``flop`` counts operations (2 per MAC) at whatever precision the platform runs; for int8
+    hardware these are integer ops, compared with the platform's int8 peak.
+    """
+
+    name: str
+    flop: float
+    samples: int
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self.flop, "flop")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
+            raise ValueError(f"samples must be an integer >= 1, got {self.samples!r}")
+
+    @property
+    def flop_per_sample(self) -> float:
+        """Operations per processed sample (FLOP)."""
+        return self.flop / self.samples
+
+
+def inference_workload(flop_per_sample: float, samples: int, name: str = "") -> Workload:
+    """Classify ``samples`` inputs with a model of ``flop_per_sample`` operations per forward pass.
+
+    E.g. seed 000's case study, 1 M images with ResNet-50 (7.7 G operations each, seed 004).
+    """
+    flop_per_sample = _positive(flop_per_sample, "flop_per_sample")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+    return Workload(
+        name=name or f"inference x {samples:,}",
+        flop=flop_per_sample * samples,
+        samples=samples,
+        description=f"{samples:,} forward passes of {si(flop_per_sample, 'FLOP')}",
+    )
+
+
+def training_workload(
+    inference_flop_per_sample: float, samples: int, epochs: int, name: str = ""
+) -> Workload:
+    """Train for ``epochs`` over ``samples`` inputs: 3 x samples x epochs x inference FLOP.
+
+    Seed 004, 'Training overall', via :func:`course_utils.costs.training_flops`; the 3 is
+    one forward and a backward pass that costs two forward ones.
+    """
+    flop = costs.training_flops(inference_flop_per_sample, samples, epochs)
+    return Workload(
+        name=name or f"training {epochs} epochs x {samples:,}",
+        flop=flop,
+        samples=samples * epochs,
+        description=(
+            f"{epochs} epochs x {samples:,} samples x 3 x {si(inference_flop_per_sample, 'FLOP')}"
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------------ platforms
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Hardware running a workload, with every assumption that the estimate depends on.
+
+    Attributes:
+        name: label in tables.
+        peak_flop_per_s: peak rate of ONE unit at ``precision`` (FLOP/s, ops/s for int8).
+        watts: power of one unit while busy (W); the TDP unless you measured it.
+        units: how many chips / boards / machines work together (perfect scaling assumed;
+            fold scaling losses into ``utilization``).
+        utilization: fraction of peak reached on this workload, in (0, 1].
+        price_usd: purchase price of one unit (USD), None if unknown.
+        lifetime_years: years over which ``price_usd`` is amortised.
+        cloud_usd_per_hour: rental price per unit-hour (USD); when set, it replaces the
+            amortised hardware AND the electricity (a cloud price includes the power bill).
+        precision: the precision the peak refers to ('fp32', 'fp16', 'int8', ...).
+        kind: 'edge', 'gpu', 'supercomputer', ... (for colours and grouping).
+        note: where the numbers come from.
+    """
+
+    name: str
+    peak_flop_per_s: float
+    watts: float
+    units: int = 1
+    utilization: float = DEFAULT_UTILIZATION
+    price_usd: float | None = None
+    lifetime_years: float = DEFAULT_LIFETIME_YEARS
+    cloud_usd_per_hour: float | None = None
+    precision: str = "fp32"
+    kind: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        _positive(self.peak_flop_per_s, "peak_flop_per_s")
+        _positive(self.watts, "watts")
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
+            raise ValueError(f"units must be an integer >= 1, got {self.units!r}")
+        _fraction(self.utilization, "utilization")
+        if self.price_usd is not None:
+            _positive(self.price_usd, "price_usd", allow_zero=True)
+        _positive(self.lifetime_years, "lifetime_years")
+        if self.cloud_usd_per_hour is not None:
+            _positive(self.cloud_usd_per_hour, "cloud_usd_per_hour", allow_zero=True)
+
+    @classmethod
+    def from_device(
+        cls,
+        device: Any,
+        precision: str = "fp32",
+        *,
+        units: int = 1,
+        utilization: float = DEFAULT_UTILIZATION,
+        watts: float | None = None,
+        price_usd: float | None = None,
+        lifetime_years: float = DEFAULT_LIFETIME_YEARS,
+        cloud_usd_per_hour: float | None = None,
+        name: str | None = None,
+    ) -> Platform:
+        """A platform from a :class:`course_utils.hardware.Device` catalogue entry.
+
+        Peak at ``precision`` (``device.peak`` raises, listing the known precisions, when the
+        datasheet gives none), TDP and launch price from the catalogue unless overridden.
+        """
+        if watts is None:
+            watts = device.tdp_watts
+            if watts is None:
+                raise ValueError(f"{device.name} has no TDP in the catalogue: pass watts=...")
+        return cls(
+            name=name or device.name,
+            peak_flop_per_s=float(device.peak(precision)),
+            watts=float(watts),
+            units=units,
+            utilization=utilization,
+            price_usd=price_usd if price_usd is not None else device.price_usd,
+            lifetime_years=lifetime_years,
+            cloud_usd_per_hour=cloud_usd_per_hour,
+            precision=precision,
+            kind=getattr(device, "kind", ""),
+            note=getattr(device, "source", ""),
+        )
+
+    def replace(self, **changes: Any) -> Platform:
+        """A copy with some fields changed, e.g. ``p.replace(utilization=0.5)``."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def sustained_flop_per_s(self) -> float:
+        """What the whole platform delivers: peak x utilization x units (FLOP/s)."""
+        return self.peak_flop_per_s * self.utilization * self.units
+
+    @property
+    def power_watts(self) -> float:
+        """Power of the whole platform while busy: watts x units (W)."""
+        return self.watts * self.units
+
+
+# ------------------------------------------------------------------------------------ estimates
+
+
+@dataclass(frozen=True)
+class CaseEstimate:
+    """Time (s), energy (J) and money (USD) of one workload on one platform.
+
+    ``hardware_usd`` is the amortised purchase price or the cloud rental (None when the price
+    is unknown, then ``total_usd`` is the electricity alone and ``money_complete`` is False).
+    """
+
+    workload: Workload
+    platform: Platform
+    seconds: float
+    joules: float
+    energy_usd: float
+    hardware_usd: float | None
+    usd_per_kwh: float
+
+    @property
+    def days(self) -> float:
+        """Duration in days."""
+        return self.seconds / SECONDS_PER_DAY
+
+    @property
+    def kwh(self) -> float:
+        """Energy in kilowatt-hours (1 kWh = 3.6 MJ)."""
+        return self.joules / JOULES_PER_KWH
+
+    @property
+    def total_usd(self) -> float:
+        """Electricity plus hardware (amortised or rented); electricity only if no price is known."""
+        return self.energy_usd + (self.hardware_usd or 0.0)
+
+    @property
+    def money_complete(self) -> bool:
+        """False when the hardware price is unknown and ``total_usd`` is only the power bill."""
+        return self.hardware_usd is not None
+
+    @property
+    def joules_per_sample(self) -> float:
+        """Energy per processed sample (J)."""
+        return self.joules / self.workload.samples
+
+    @property
+    def samples_per_s(self) -> float:
+        """Throughput the estimate implies (samples/s)."""
+        return self.workload.samples / self.seconds
+
+    def as_row(self) -> dict[str, Any]:
+        """The estimate as a flat dict (for tables, plots and results cards)."""
+        return {
+            "workload": self.workload.name,
+            "platform": self.platform.name,
+            "precision": self.platform.precision,
+            "units": self.platform.units,
+            "utilization": self.platform.utilization,
+            "seconds": self.seconds,
+            "joules": self.joules,
+            "kwh": self.kwh,
+            "energy_usd": self.energy_usd,
+            "hardware_usd": self.hardware_usd,
+            "total_usd": self.total_usd,
+            "joules_per_sample": self.joules_per_sample,
+        }
+
+    def __str__(self) -> str:
+        p = self.platform
+        units = f"{p.units:,} x " if p.units > 1 else ""
+        if p.cloud_usd_per_hour is not None:
+            money = f"{format_usd(self.total_usd)} cloud rental at ${p.cloud_usd_per_hour}/unit-h"
+        elif self.hardware_usd is None:
+            money = f"{format_usd(self.energy_usd)} electricity (hardware price unknown)"
+        else:
+            money = (
+                f"{format_usd(self.total_usd)} = {format_usd(self.energy_usd)} electricity"
+                f" + {format_usd(self.hardware_usd)} hardware ({p.lifetime_years:g}-year amortisation)"
+            )
+        return (
+            f"{self.workload.name} on {units}{p.name} ({p.precision}, {p.utilization:.0%} of "
+            f"{si(p.peak_flop_per_s, 'FLOP/s')} peak):\n"
+            f"  time   {format_duration(self.seconds)}\n"
+            f"  energy {format_energy(self.joules)} ({si(self.joules, 'J')}) at {si(p.power_watts, 'W')}"
+            f" ({si(self.joules_per_sample, 'J')} per sample)\n"
+            f"  money  {money}"
+        )
+
+
+def estimate(
+    workload: Workload, platform: Platform, usd_per_kwh: float = DEFAULT_USD_PER_KWH
+) -> CaseEstimate:
+    """Time, energy and money of ``workload`` on ``platform`` (seed 000 Part I.c case study).
+
+    time = FLOP / (peak x utilization x units); energy = watts x units x time;
+    money = kWh x ``usd_per_kwh`` + price x units x time / lifetime, or cloud price x
+    units x hours (electricity included) when the platform has a cloud price.
+    """
+    if not isinstance(workload, Workload):
+        raise TypeError(f"workload must be a Workload, got {type(workload).__name__}")
+    if not isinstance(platform, Platform):
+        raise TypeError(f"platform must be a Platform, got {type(platform).__name__}")
+    usd_per_kwh = _positive(usd_per_kwh, "usd_per_kwh", allow_zero=True)
+    seconds = workload.flop / platform.sustained_flop_per_s
+    joules = platform.power_watts * seconds
+    if platform.cloud_usd_per_hour is not None:
+        energy_usd = 0.0
+        hardware_usd: float | None = (
+            platform.cloud_usd_per_hour * platform.units * seconds / SECONDS_PER_HOUR
+        )
+    else:
+        energy_usd = joules / JOULES_PER_KWH * usd_per_kwh
+        hardware_usd = None
+        if platform.price_usd is not None:
+            life_s = platform.lifetime_years * SECONDS_PER_YEAR
+            hardware_usd = platform.price_usd * platform.units * seconds / life_s
+    return CaseEstimate(workload, platform, seconds, joules, energy_usd, hardware_usd, usd_per_kwh)
+
+
+def compare(
+    workloads: Sequence[Workload],
+    platforms: Sequence[Platform],
+    usd_per_kwh: float = DEFAULT_USD_PER_KWH,
+) -> list[CaseEstimate]:
+    """Every workload on every platform, workload-major (the case-study grid)."""
+    return [estimate(w, p, usd_per_kwh) for w in workloads for p in platforms]
+
+
+def case_table(estimates: Iterable[CaseEstimate]) -> str:
+    """A printable table: workload, platform, utilization, time, energy, money.
+
+    Money marked ``*`` is electricity only (hardware price unknown).
+    """
+    header = (
+        f"{'workload':<28} {'platform':<26} {'util':>5} {'time':>11} "
+        f"{'energy':>11} {'per sample':>11} {'money':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for e in estimates:
+        p = e.platform
+        name = f"{p.units:,} x {p.name}" if p.units > 1 else p.name
+        money = format_usd(e.total_usd) + ("" if e.money_complete else "*")
+        lines.append(
+            f"{e.workload.name[:28]:<28} {name[:26]:<26} {p.utilization:>5.0%} "
+            f"{format_duration(e.seconds):>11} {format_energy(e.joules):>11} "
+            f"{si(e.joules_per_sample, 'J'):>11}"
+            f" {money:>11}"
+        )
+    return "\n".join(lines)
