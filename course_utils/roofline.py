@@ -1,0 +1,121 @@
+"""The roofline model (Williams, Waterman & Patterson, CACM 52(4), 2009; seed 004, 'Roofline').
+
+A kernel that does ``I`` FLOP per byte it moves to or from memory (its
+*arithmetic intensity*, FLOP/byte) can run no faster than
+
+    attainable = min(peak, I x bandwidth)        [FLOP/s]
+
+Left of the *ridge point* ``I = peak / bandwidth`` the memory system limits it
+(memory-bound, the slanted roof); right of it the arithmetic units do
+(compute-bound, the flat roof). Seed 004 places neural-network layers on this
+plot: fully connected layers at batch 1 are far left, convolutions far right.
+
+Units matter: Jouppi et al. (ISCA 2017) draw TPU v1's ridge at about 1,350
+because they count multiply-accumulates per weight byte: 92e12 / 2 / 34e9.
+Counted in operations (2 per MAC) as here, it is 92e12 / 34e9 = 2,706 op/byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .hardware import _positive
+
+if TYPE_CHECKING:
+    from .hardware import Device
+
+
+def _intensity(intensity_flop_per_byte: Any) -> np.ndarray:
+    try:
+        intensity = np.asarray(intensity_flop_per_byte, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError("intensity_flop_per_byte must be a number or an array of numbers") from err
+    if np.any(np.isnan(intensity)) or np.any(intensity < 0):
+        raise ValueError("intensity_flop_per_byte must be >= 0 (FLOP per byte moved), not NaN")
+    return intensity
+
+
+def _same_shape(result: np.ndarray, like: np.ndarray) -> Any:
+    return float(result) if like.ndim == 0 else result
+
+
+def ridge_point(peak_flop_per_s: float, bandwidth_bytes_per_s: float) -> float:
+    """Intensity where the two roofs meet: peak / bandwidth, in FLOP per byte."""
+    return _positive("peak_flop_per_s", peak_flop_per_s) / _positive(
+        "bandwidth_bytes_per_s", bandwidth_bytes_per_s
+    )
+
+
+def attainable_flop_per_s(
+    intensity_flop_per_byte: Any,
+    peak_flop_per_s: float,
+    bandwidth_bytes_per_s: float,
+) -> Any:
+    """Roofline bound min(peak, intensity x bandwidth) in FLOP/s (Williams et al. 2009).
+
+    ``intensity_flop_per_byte`` may be a number (returns a float) or an array
+    (returns an array of the same shape); ``inf`` intensity gives the peak.
+    """
+    peak = _positive("peak_flop_per_s", peak_flop_per_s)
+    bandwidth = _positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
+    intensity = _intensity(intensity_flop_per_byte)
+    return _same_shape(np.minimum(peak, intensity * bandwidth), intensity)
+
+
+def bound(
+    intensity_flop_per_byte: Any, peak_flop_per_s: float, bandwidth_bytes_per_s: float
+) -> Any:
+    """``'memory'`` left of the ridge point, ``'compute'`` at or right of it.
+
+    Returns a string for a number, an array of strings for an array.
+    """
+    ridge = ridge_point(peak_flop_per_s, bandwidth_bytes_per_s)
+    intensity = _intensity(intensity_flop_per_byte)
+    labels = np.where(intensity < ridge, "memory", "compute")
+    return str(labels) if intensity.ndim == 0 else labels
+
+
+@dataclass(frozen=True)
+class Roof:
+    """One machine's roofline: a flat compute roof and a slanted memory roof."""
+
+    name: str
+    peak_flop_per_s: float
+    bandwidth_bytes_per_s: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "peak_flop_per_s", _positive("peak_flop_per_s", self.peak_flop_per_s)
+        )
+        object.__setattr__(
+            self,
+            "bandwidth_bytes_per_s",
+            _positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s),
+        )
+
+    @property
+    def ridge_point(self) -> float:
+        """peak / bandwidth in FLOP per byte."""
+        return ridge_point(self.peak_flop_per_s, self.bandwidth_bytes_per_s)
+
+    def attainable(self, intensity_flop_per_byte: Any) -> Any:
+        """min(peak, intensity x bandwidth) in FLOP/s; numbers or arrays."""
+        return attainable_flop_per_s(
+            intensity_flop_per_byte, self.peak_flop_per_s, self.bandwidth_bytes_per_s
+        )
+
+    def bound(self, intensity_flop_per_byte: Any) -> Any:
+        """``'memory'`` or ``'compute'`` for each intensity."""
+        return bound(intensity_flop_per_byte, self.peak_flop_per_s, self.bandwidth_bytes_per_s)
+
+    @classmethod
+    def from_device(cls, device: Device, precision: str = "fp32") -> Roof:
+        """The roof of a catalogue :class:`~course_utils.hardware.Device` at ``precision``."""
+        return cls(
+            f"{device.name} ({precision})",
+            device.peak(precision),
+            device.memory_bandwidth_bytes_per_s,
+        )
