@@ -869,7 +869,10 @@ def _clock_hz() -> tuple[float, str]:
         return float(hz), "sysctl hw.cpufrequency"
     if freq is not None and freq.current and freq.current > 0:
         return freq.current * 1e6, "psutil.cpu_freq().current (current clock)"
-    raise RuntimeError("cannot find the CPU clock; pass it yourself or read it from your datasheet")
+    raise RuntimeError(
+        "cannot read the CPU clock on this system; pass it, e.g. local(clock_hz=3.2e9), "
+        "from your CPU's datasheet"
+    )
 
 
 def _simd(
@@ -878,6 +881,7 @@ def _simd(
     vendor: str = "",
     family: str | None = None,
     model: str | None = None,
+    cpu_name: str = "",
 ) -> tuple[int, int, list[str]]:
     """(simd_bits, fma_units, assumptions) from CPU flags, architecture and x86 vendor/family/model."""
     notes: list[str] = []
@@ -900,7 +904,10 @@ def _simd(
     else:
         bits = 32
         notes.append("No SIMD flags found: assuming scalar fp32 (1 lane).")
-    if is_arm:
+    if is_arm and "apple" in cpu_name.lower():
+        fma = 4
+        notes.append("Apple silicon: assuming 4 FMA-capable 128-bit NEON pipes per core.")
+    elif is_arm:
         fma = 2
         notes.append(
             "Arm: assuming 2 FMA-capable 128-bit NEON pipes per core (Cortex-A76/A78, "
@@ -927,12 +934,13 @@ def _simd(
     return bits, fma, notes
 
 
-def local(detect_gpus: bool = True) -> LocalMachine:
+def local(detect_gpus: bool = True, clock_hz: float | None = None) -> LocalMachine:
     """Describe THIS machine: CPU model, cores, SIMD width, FMA units, clock, caches, GPUs.
 
     The theoretical fp32 peak follows from these (see :class:`LocalMachine`);
     every assumption is stated in ``assumptions``. ``detect_gpus=True`` asks
     TensorFlow for GPU names (imports TensorFlow, ~3 s the first time).
+    ``clock_hz`` overrides the clock read from the system (in Hz).
     """
     import psutil
 
@@ -943,8 +951,12 @@ def local(detect_gpus: bool = True) -> LocalMachine:
         vendor=_cpuinfo_field("vendor_id") or "",
         family=_cpuinfo_field("cpu family"),
         model=_cpuinfo_field("model"),
+        cpu_name=cpu_model(),
     )
-    clock, clock_source = _clock_hz()
+    if clock_hz is None:
+        clock, clock_source = _clock_hz()
+    else:
+        clock, clock_source = _positive("clock_hz", clock_hz), "given by the caller"
     cores = physical_cores()
     notes.insert(0, f"Clock {clock / 1e9:.3f} GHz from {clock_source}; boost clocks can be higher.")
     notes.append(

@@ -229,13 +229,22 @@ def test_local_flags_match_simd_width(machine):
         ({"sse", "sse2", "avx"}, "x86_64", "GenuineIntel", "6", "42", 256, 1),
         ({"sse", "sse2"}, "x86_64", "GenuineIntel", "6", "15", 128, 1),
         ({"fp", "asimd"}, "aarch64", "", None, None, 128, 2),
-        (set(), "arm64", "", None, None, 128, 2),
+        ({"asimd"}, "arm64", "", None, None, 128, 2),
         (set(), "riscv64", "", None, None, 32, 1),
     ],
 )
 def test_simd_rules(flags, arch, vendor, family, model, bits, fma):
     got_bits, got_fma, notes = hardware._simd(flags, arch, vendor, family, model)
     assert (got_bits, got_fma) == (bits, fma) and notes
+
+
+def test_simd_apple_silicon_and_given_clock():
+    assert hardware._simd({"neon"}, "arm64", cpu_name="Apple M1")[:2] == (128, 4)
+    machine = hardware.local(detect_gpus=False, clock_hz=3.0e9)
+    assert machine.clock_hz == 3.0e9 and machine.clock_source == "given by the caller"
+    assert machine.gpus == ()
+    with pytest.raises(ValueError, match="clock_hz"):
+        hardware.local(detect_gpus=False, clock_hz=0)
 
 
 def test_local_as_device(machine):
