@@ -16,10 +16,14 @@ Both use ``os.environ.setdefault``: a value you set yourself wins, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 DEFAULTS: dict[str, str] = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 if platform.machine().lower() in ("x86_64", "amd64"):
@@ -45,3 +49,63 @@ def configure() -> dict[str, str]:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
     return {k: os.environ[k] for k in DEFAULTS}
+
+
+#: Lines TensorFlow's C++ runtime prints on stderr at import on a CPU-only machine,
+#: before its log level applies (absl logs "before InitializeLog"). They say nothing
+#: a student needs: oneDNN on (we chose that), no CUDA driver (we know), ...
+NOISE: tuple[str, ...] = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+    "Unable to register cuDNN factory",
+    "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+)
+
+
+@contextlib.contextmanager
+def filtered_stderr(noise: tuple[str, ...] = NOISE) -> Iterator[None]:
+    """Capture what C/C++ code writes to file descriptor 2 and replay all but ``noise``.
+
+    Jupyter shows a C library's stderr as red text in the cell; this keeps the
+    known start-up chatter out while letting every real message through.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (unusual embeddings)
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(n in line for n in noise):
+                    print(line, file=sys.stderr)
+
+
+def import_tensorflow() -> Any:
+    """``import tensorflow`` without its start-up chatter on stderr; returns the module.
+
+    Also asks TensorFlow for its GPUs once, inside the filter, since that first
+    query is what prints the CUDA probing messages on a machine without a GPU.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with filtered_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    return tf

@@ -53,9 +53,10 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
     Raises RuntimeError when a package is missing or too old, with the fix.
     """
     found = versions.check()
-    import tensorflow as tf  # after course_utils set TensorFlow's environment knobs
-
+    from ._env import import_tensorflow
     from .results import machine_info
+
+    tf = import_tensorflow()  # quietly: no C++ start-up chatter in the notebook
 
     info = machine_info()
     gpus = info.get("gpus", [])

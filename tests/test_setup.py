@@ -66,3 +66,17 @@ def test_si_format():
     assert plots.si(1.86e11, "FLOP/s") == "186 GFLOP/s"
     assert plots.si(0.0025, "s") == "2.5 ms"
     assert plots.si(0) == "0"
+
+
+def test_tensorflow_import_is_quiet_but_real_errors_pass():
+    code = "from course_utils._env import import_tensorflow; tf = import_tensorflow(); print(tf.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "absl::InitializeLog" not in out.stderr and "oneDNN custom operations" not in out.stderr
+    code = (
+        "import os\nfrom course_utils._env import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        "    os.write(2, b'oneDNN custom operations are on\\nreal problem here\\n')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stderr.strip() == "real problem here"
