@@ -658,7 +658,8 @@ class Profile:
         for i, r in enumerate(rows):
             shape = "x".join("?" if d is None else str(d) for d in r.output_shape)
             macs = f"{r.macs:,}" + ("?" if r.note else "")
-            ai = "-" if r.arithmetic_intensity is None else f"{r.arithmetic_intensity:.1f}"
+            ai = r.arithmetic_intensity
+            ai = "-" if ai is None else f"{ai:.1f}" if ai < 1000 else f"{ai:,.0f}"
             lines.append(
                 f"{i:>4}  {r.name[:name_w]:<{name_w}}  {r.kind[:kind_w]:<{kind_w}}  {shape:<16} "
                 f"{r.params:>12,} {macs:>15} {r.flops / 1e9:>8.3f} "

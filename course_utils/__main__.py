@@ -1,0 +1,178 @@
+"""The course's command line: ``python -m course_utils COMMAND ...`` (or ``course-utils``).
+
+Commands:
+
+``profile MODEL [--input-shape 224,224,3] [--batch 1] [--bits 32] [--max-rows N]``
+    the per-layer table of params, MACs, FLOPs and bytes of a model (seed 004's
+    compute and memory analysis, :mod:`course_utils.profiler`). MODEL is a builder
+    name from :data:`course_utils.models.BUILDERS` or a saved ``.keras`` file.
+
+Adding a command: write ``configure(parser)`` (adds its arguments) and
+``run(args) -> int`` (does the work, returns the exit code), and register them in
+:data:`SUBCOMMANDS` with :func:`register`. Exit codes: 0 success, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SUBCOMMANDS", "Subcommand", "UsageError", "main", "register"]
+
+
+class UsageError(Exception):
+    """A command's arguments are wrong; :func:`main` prints the message and returns 2."""
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``python -m course_utils`` command."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+"""The registered commands by name."""
+
+
+def register(
+    name: str,
+    help: str,
+    configure: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+) -> None:
+    """Add command ``name`` to :data:`SUBCOMMANDS` (it must not exist yet)."""
+    if name in SUBCOMMANDS:
+        raise ValueError(f"register: command {name!r} already exists")
+    SUBCOMMANDS[name] = Subcommand(help=help, configure=configure, run=run)
+
+
+# ------------------------------------------------------------------------ profile
+def _shape(text: str) -> tuple[int, ...]:
+    """'224,224,3' -> (224, 224, 3)."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers separated by commas, like 224,224,3; got {text!r}"
+        )
+    return shape
+
+
+def _configure_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model", help="a builder name (lenet_keras, resnet50, ...) or a path to a .keras file"
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=_shape,
+        metavar="H,W,C",
+        help="input shape without the batch dimension, e.g. 224,224,3 (builders only; "
+        "MobileNets take a square H,H,3, the MLP one number)",
+    )
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument(
+        "--bits", type=float, default=32, help="bits per weight and activation (default 32)"
+    )
+    parser.add_argument("--max-rows", type=int, metavar="N", help="show at most N layer rows")
+
+
+def _builder_kwargs(name: str, builder: Callable[..., Any], shape: tuple[int, ...]) -> dict:
+    """Translate --input-shape into the builder's own argument."""
+    parameters = inspect.signature(builder).parameters
+    if "input_shape" in parameters:
+        return {"input_shape": shape}
+    if "resolution" in parameters:
+        if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
+            raise UsageError(f"{name} takes a square RGB input, like 160,160,3; got {shape}")
+        return {"resolution": shape[0]}
+    if "input_dim" in parameters:
+        if len(shape) != 1:
+            raise UsageError(f"{name} takes one input size, like 784; got {shape}")
+        return {"input_dim": shape[0]}
+    raise UsageError(f"{name} has a fixed input shape; leave out --input-shape")
+
+
+def _load(spec: str, shape: tuple[int, ...] | None) -> Any:
+    """The model named ``spec``: a builder name or a saved model file."""
+    from . import models
+
+    path = Path(spec)
+    if path.suffix in (".keras", ".h5"):
+        if not path.is_file():
+            raise UsageError(f"no such model file: {spec}")
+        if shape:
+            raise UsageError(
+                "--input-shape works with builder names only; a saved model keeps its own"
+            )
+        import keras
+
+        return keras.saving.load_model(path, compile=False)
+    builder = models.BUILDERS.get(spec)
+    kwargs = _builder_kwargs(spec, builder, shape) if builder and shape else {}
+    try:
+        return models.build(spec, **kwargs)
+    except ValueError as exc:  # an unknown name (with suggestions) or a bad builder argument
+        if builder:
+            raise UsageError(f"building {spec!r} failed: {exc}") from exc
+        raise UsageError(f"{exc} Or give a path to a .keras file.") from exc
+
+
+def _run_profile(args: argparse.Namespace) -> int:
+    from .profiler import profile
+
+    model = _load(args.model, args.input_shape)
+    try:
+        result = profile(model, batch_size=args.batch, bits=args.bits)
+        print(result.table(max_rows=args.max_rows))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return 0
+
+
+register(
+    "profile",
+    help="per-layer params, MACs, FLOPs and bytes of a model (seed 004)",
+    configure=_configure_profile,
+    run=_run_profile,
+)
+
+
+# --------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-parser per registered command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils",
+        description="Command-line tools of the 'Deep Learning meets Hardware' course.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in SUBCOMMANDS.items():
+        command.configure(commands.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return SUBCOMMANDS[args.command].run(args)
+    except UsageError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
