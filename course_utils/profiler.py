@@ -15,27 +15,27 @@ group count and tensor rank, by reading the output shape from the graph:
 * **other_ops** is all the other arithmetic, one op per element and operation,
   itemised in ``LayerRow.ops_breakdown``. The rules, per element:
 
-  ===================  ==============================================================
-  kind                 ops
-  ===================  ==============================================================
-  bias_add             1 per output element of a layer with a bias
-  activations          relu 1 (max), relu6 2, leaky_relu 2 (mul, max), sigmoid 1,
-                       tanh 1, elu 2, softmax 5 (max, subtract, exp, sum, divide; the
-                       5 TensorFlow's profiler charges), ... see ``ACTIVATION_OPS``
-  MaxPooling           k - 1 comparisons per output (k = prod(pool_size))
-  AveragePooling       k per output (k - 1 adds and a divide; TF's count too)
-  GlobalAveragePooling 1 per input element; GlobalMaxPooling: 1 per input element
-                       minus 1 per output (comparisons)
-  BatchNormalization   2 per element (scale and shift, inference with folded stats)
-  LayerNormalization   5 per element (mean 1; variance 3: subtract, square, add;
-                       normalise 1) plus 1 for scale and 1 for center
-  Add/Subtract/...     (inputs - 1) per output element; Average: inputs per output
-  Rescaling            1 (scale) + 1 if it has an offset; Normalization 2
-  Embedding            1 'lookup' per token (a gather: memory, no arithmetic)
-  recurrent cells      per step: 'bias_add', 'rnn_add' (x W + h U per gate unit),
-                       gate activations, and 'rnn_cell' state updates (LSTM 4 per
-                       unit: f*c, i*g, +, o*tanh(c); GRU 5; SimpleRNN 0)
-  ===================  ==============================================================
+  ====================  =============================================================
+  kind                  ops
+  ====================  =============================================================
+  bias_add              1 per output element of a layer with a bias
+  activations           relu 1 (max), relu6 2, leaky_relu 2 (mul, max), sigmoid 1,
+                        tanh 1, elu 2, softmax 5 (max, subtract, exp, sum, divide; the
+                        5 TensorFlow's profiler charges), ... see ``ACTIVATION_OPS``
+  MaxPooling            k - 1 comparisons per output (k = prod(pool_size))
+  AveragePooling        k per output (k - 1 adds and a divide; TF's count too)
+  GlobalAveragePooling  1 per input element; GlobalMaxPooling: 1 per input element
+                        minus 1 per output (comparisons)
+  BatchNormalization    2 per element (scale and shift, inference with folded stats)
+  LayerNormalization    5 per element (mean 1; variance 3: subtract, square, add;
+                        normalise 1) plus 1 for scale and 1 for center
+  Add/Subtract/...      (inputs - 1) per output element; Average: inputs per output
+  Rescaling             1 (scale) + 1 if it has an offset; Normalization 2
+  Embedding             1 'lookup' per token (a gather: memory, no arithmetic)
+  recurrent cells       per step: 'bias_add', 'rnn_add' (x W + h U per gate unit),
+                        gate activations, and 'rnn_cell' state updates (LSTM 4 per
+                        unit: f*c, i*g, +, o*tanh(c); GRU 5; SimpleRNN 0)
+  ====================  =============================================================
 
   Reshaping layers (Flatten, Reshape, Permute, ZeroPadding, Cropping,
   RepeatVector, nearest UpSampling, Concatenate) and inference-time identities
