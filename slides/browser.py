@@ -46,6 +46,7 @@ HEADLESS_FLAGS = (
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
     "--mute-audio",
+    "--disable-popup-blocking",  # the speaker view (key S) is a pop-up window
     # belt and braces, also where no network namespace can be made: nothing resolves, no proxy
     "--host-resolver-rules=MAP * ~NOTFOUND",
     "--proxy-server=127.0.0.1:9",
@@ -166,6 +167,7 @@ class Browser:
         self._buffer = b""
         self._events: list[dict[str, Any]] = []
         self._session = ""
+        self._speaker = ""
 
     # -- process and protocol ---------------------------------------------------------------
 
@@ -204,13 +206,11 @@ class Browser:
         os.close(to_browser_r)
         os.close(from_browser_w)
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"
-        ]
-        self.send("Page.enable", session=True)
+        self._session = self._attach(target)
+        self.send("Page.enable", session=self._session)
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            session=True,
+            session=self._session,
             width=self.window[0],
             height=self.window[1],
             deviceScaleFactor=1,
@@ -273,7 +273,7 @@ class Browser:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
         if session:
-            message["sessionId"] = self._session
+            message["sessionId"] = session
         os.write(self._to_browser, json.dumps(message).encode() + b"\0")
         deadline = time.monotonic() + (timeout_seconds or self.timeout_seconds)
         while True:
@@ -292,10 +292,16 @@ class Browser:
                     return
             self._events.append(self._read_message(deadline))
 
-    def evaluate(self, expression: str) -> Any:
-        """Value of a JavaScript expression in the current page (JSON-serialisable)."""
+    def _attach(self, target_id: str) -> str:
+        return self.send("Target.attachToTarget", targetId=target_id, flatten=True)["sessionId"]
+
+    def evaluate(self, expression: str, session: str | None = None) -> Any:
+        """Value of a JavaScript expression in the deck's page (or another attached ``session``)."""
         result = self.send(
-            "Runtime.evaluate", session=True, expression=expression, returnByValue=True
+            "Runtime.evaluate",
+            session=session or self._session,
+            expression=expression,
+            returnByValue=True,
         )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails'].get('text')}")
@@ -309,8 +315,9 @@ class Browser:
         if not deck.is_file():
             raise FileNotFoundError(f"no deck at {deck}: build it with `python -m slides.build`")
         self._events.clear()
+        self._speaker = ""
         deadline = time.monotonic() + self.timeout_seconds
-        self.send("Page.navigate", session=True, url=deck.as_uri())
+        self.send("Page.navigate", session=self._session, url=deck.as_uri())
         self._wait_event("Page.loadEventFired", deadline)
 
     def deck_status(self, deck: str | Path) -> DeckStatus:
@@ -347,11 +354,47 @@ class Browser:
         if slide is not None:
             self.evaluate(f"Reveal.slide({int(slide[0])}, {int(slide[1])}), true")
             time.sleep(0.3)  # let the (transition-free) slide change paint
-        data = self.send("Page.captureScreenshot", session=True, format="png")["data"]
+        data = self.send("Page.captureScreenshot", session=self._session, format="png")["data"]
         png = Path(png)
         png.parent.mkdir(parents=True, exist_ok=True)
         png.write_bytes(base64.b64decode(data))
         return png
+
+    def speaker_notes(self, slide: tuple[int, int], fragment: int | None = None) -> str:
+        """The notes the speaker view (key ``S``) shows at reveal.js slide ``(h, v)``.
+
+        Opens the speaker view of the open deck the first time (a pop-up window, offline like
+        the deck). Notes written after a fragment cell belong to that fragment: pass its index
+        to see them. Returns "" when the slide has no notes.
+        """
+        if not self._speaker:
+            self.evaluate('Reveal.getPlugin("notes").open(), true')
+            deadline = time.monotonic() + self.timeout_seconds
+            while not self._speaker:
+                views = [
+                    t["targetId"]
+                    for t in self.send("Target.getTargets")["targetInfos"]
+                    if t.get("title") == "reveal.js - Speaker View"
+                ]
+                if views:
+                    self._speaker = self._attach(views[-1])
+                elif time.monotonic() > deadline:
+                    raise RuntimeError("the speaker view did not open")
+                else:
+                    time.sleep(0.1)
+            time.sleep(1.0)  # the speaker view connects to the deck twice a second
+        where = f"{int(slide[0])}, {int(slide[1])}" + ("" if fragment is None else f", {fragment}")
+        self.evaluate(f"Reveal.slide({where}), true")
+        time.sleep(0.5)  # the deck posts its new state to the speaker view
+        probe = (
+            "(function(){var n=document.querySelector('.speaker-controls-notes');"
+            "return n.classList.contains('hidden') ? '' : n.querySelector('.value').innerText;})()"
+        )
+        text, deadline = "", time.monotonic() + 2
+        while not text.strip() and time.monotonic() < deadline:
+            text = self.evaluate(probe, self._speaker) or ""
+            time.sleep(0.2)
+        return text.strip()
 
 
 def deck_status(deck: str | Path, chromium: str | None = None) -> DeckStatus:

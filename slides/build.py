@@ -256,14 +256,17 @@ def notebook_title(nb: dict, fallback: str) -> str:
     return fallback
 
 
-def build_deck(notebook: str | Path, build_dir: Path = BUILD_DIR) -> Deck:
-    """Build ``<build_dir>/<stem>.slides.html`` from an (executed) notebook; returns the Deck."""
+def build_deck(notebook: str | Path, build_dir: Path = BUILD_DIR, exporter=None) -> Deck:
+    """Build ``<build_dir>/<stem>.slides.html`` from an (executed) notebook; returns the Deck.
+
+    The deck expects reveal.js and MathJax in ``<build_dir>/_vendor`` (:func:`fetch_vendor`).
+    """
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise BuildError(f"no notebook at {notebook}")
     nb = nbformat.read(notebook, as_version=4)
     expected = expected_slide_count(nb)
-    body, _ = _exporter().from_notebook_node(
+    body, _ = (exporter or _exporter()).from_notebook_node(
         prepare_for_slides(nb),
         resources={"metadata": {"name": notebook.stem, "path": str(notebook.parent)}},
     )
@@ -355,9 +358,10 @@ def build_all(
     if not notebooks:
         raise BuildError(f"no notebooks to build (looked for {NOTEBOOKS_DIR}/NN_*.ipynb)")
     fetch_vendor(build_dir)
+    exporter = _exporter()
     decks = []
     for path in notebooks:
-        deck = build_deck(path, build_dir)
+        deck = build_deck(path, build_dir, exporter)
         decks.append(deck)
         if not quiet:
             print(f"slides: {_show(deck.html)}  ({deck.expected_slides} slides)")

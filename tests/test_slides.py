@@ -200,6 +200,27 @@ def test_browser_check_catches_broken_decks(decks, chromium, tmp_path):
         assert any("cdn.example/reveal.js" in r for r in status.failed_resources)
 
 
+def test_speaker_view_shows_the_notes_cells_offline(decks, chromium, tmp_path):
+    path = tmp_path / "96_notes.ipynb"
+    nbformat.write(
+        _nb(
+            ("md", "slide", "# 96 — Notes"),
+            ("md", "notes", "Say why this matters."),
+            ("md", "slide", "## Two"),
+            ("code", "fragment", "print(2)"),
+            ("md", "notes", "Only with the fragment."),
+            ("md", "slide", "## Three, no notes"),
+        ),
+        path,
+    )
+    deck = build.build_deck(path, decks[0].html.parent)
+    with browser.Browser(chromium) as b:
+        assert b.deck_status(deck.html).total_slides == 3
+        assert b.speaker_notes((0, 0)) == "Say why this matters."
+        assert b.speaker_notes((1, 0), fragment=0) == "Only with the fragment."
+        assert b.speaker_notes((2, 0)) == ""
+
+
 def test_build_command(tmp_path, capsys):
     index = ROOT / "notebooks" / "00_index.ipynb"
     assert build.main([str(index), "--out", str(tmp_path)]) == 0
