@@ -37,7 +37,7 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 _TITLE = re.compile(r"^#\s+(\d\d)\s+[—–-]+\s+(.+?)\s*$", re.MULTILINE)
 _GOALS_HEADING = re.compile(
-    r"^.*\b(you will learn|learning goals)\b.*$", re.IGNORECASE | re.MULTILINE
+    r"^.*\b(you will|learning goals|goals)\b.*$", re.IGNORECASE | re.MULTILINE
 )
 _LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*+])\s+")
 _RUNS_IN = re.compile(
@@ -83,11 +83,18 @@ def title_source(nb: dict) -> str:
 
 
 def _goals(text: str) -> tuple[str, ...]:
-    heading = _GOALS_HEADING.search(text)
-    if not heading:
-        return ()
+    """The list after the first line that announces goals ("**You will learn to**",
+    "**You will**", "Learning goals") and is followed by one."""
+    for heading in _GOALS_HEADING.finditer(text):
+        items = _list_after(text[heading.end() :])
+        if items:
+            return items
+    return ()
+
+
+def _list_after(text: str) -> tuple[str, ...]:
     items: list[str] = []
-    for line in text[heading.end() :].splitlines()[1:]:
+    for line in text.splitlines()[1:]:
         if _LIST_ITEM.match(line):
             items.append(_LIST_ITEM.sub("", line).strip())
         elif not line.strip():

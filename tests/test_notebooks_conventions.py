@@ -153,7 +153,10 @@ def test_read_card_parses_both_title_styles(tmp_path):
     assert card.runs_in == "about 45 s on a 2-core CPU; GPU optional" and card.run_seconds == 45
     b = tmp_path / "05_b.ipynb"
     nbformat.write(
-        _title_nb("# 05 - B\n\nYou will learn:\n- x\n- y\n\n**Run time:** about a minute. No GPU."),
+        _title_nb(
+            "# 05 - B\n\nHere you will see why.\n\n**You will**\n- x\n- y\n\n"
+            "**Run time:** about a minute. No GPU."
+        ),
         b,
     )
     card = course_map.read_card(b)
