@@ -335,14 +335,15 @@ def write_deck_index(decks: list[Deck], build_dir: Path = BUILD_DIR) -> Path:
     )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Deep Learning meets Hardware: lecture decks</title>
-<style>body{{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}}</style>
+<style>body{{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}}
+ul{{list-style:none;padding:0}} li{{margin:.4em 0}}</style>
 </head><body>
 <h1>Deep Learning meets Hardware: lecture decks</h1>
 <p>One deck per notebook. Keys: arrows to move, <kbd>S</kbd> speaker notes, <kbd>F</kbd> full
 screen, <kbd>Esc</kbd> overview. Everything here works offline.</p>
-<ol>
+<ul>
 {rows}
-</ol>
+</ul>
 </body></html>
 """
     out = build_dir / "index.html"
@@ -381,7 +382,7 @@ def _show(path: Path) -> str:
 def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]:
     """Open each deck offline in headless Chromium; return the problems found (empty: all good).
 
-    With ``screenshots``, also save ``<screenshots>/<deck stem>.png`` of each title slide.
+    With ``screenshots``, also save ``<screenshots>/<notebook stem>_title.png`` of each title slide.
     """
     from . import browser
 
@@ -402,7 +403,7 @@ def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]
             if status.math_errors:
                 problems.append(f"{name}: MathJax could not typeset {status.math_errors}")
             if screenshots is not None:
-                b.screenshot(screenshots / f"{deck.notebook.stem}.png")
+                b.screenshot(screenshots / f"{deck.notebook.stem}_title.png")
             print(
                 f"slides: checked {name}: {status.total_slides} slides, "
                 f"{status.math_typeset} formulas, offline ({status.network_cut_by})"
