@@ -155,7 +155,9 @@ def fetch_vendor(build_dir: Path = BUILD_DIR, cache: Path = BUILD_DIR / "_cache"
             ]
             for member in members:
                 member.name = member.name[len("package/") :]
-            tar.extractall(dest, members=members, filter="data")
+            # regular files under package/ only; the "data" filter where Python has it (3.10.12+)
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(dest, members=members, **safe)
         stamp.write_text(want)
     return vendor
 
