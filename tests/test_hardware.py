@@ -1,6 +1,7 @@
 """Tests of course_utils.hardware: the sourced catalogue, seed 002's table, this machine, probes."""
 
 import math
+import time
 
 import numpy as np
 import psutil
@@ -307,26 +308,31 @@ def test_tensorflow_gemm_reaches_90_percent_of_numpy():
 
     NOTES-stack: 179 vs 186 GFLOP/s at n=4096 on 2 cores (96 %); with oneDNN off
     TF reached only 90 (48 %). Best-of-N over alternating rounds, so a burst of
-    other work on the machine hurts both sides alike; if other processes
-    demonstrably took CPU time during the rounds and the target is missed, skip.
+    other work on the machine hurts both sides alike. If the target is missed
+    while other processes demonstrably took CPU time (psutil: all CPUs' busy
+    time minus this process's), the comparison was not fair: skip, saying so.
     """
     me = psutil.Process()
     me.cpu_percent(None), psutil.cpu_percent(None)
     best = {"numpy": 0.0, "tensorflow": 0.0}
+    start = time.perf_counter()
     for round_ in range(4):
         for backend in ("numpy", "tensorflow") if round_ % 2 == 0 else ("tensorflow", "numpy"):
-            probe = hardware.measure_peak_flops(n=1024, repeats=6, backend=backend)
+            probe = hardware.measure_peak_flops(n=2048, repeats=4, warmup=1, backend=backend)
             best[backend] = max(best[backend], probe.best_flop_per_s)
         if round_ >= 1 and best["tensorflow"] >= 0.9 * best["numpy"]:
             break
+        if time.perf_counter() - start > 12:  # ~2 s on an idle 2-core machine
+            break
     ratio = best["tensorflow"] / best["numpy"]
     others = psutil.cpu_percent(None) * psutil.cpu_count() - me.cpu_percent(None)
-    if ratio < 0.9 and others > 50:
+    rates = ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in best.items())
+    if ratio < 0.9 and others > 25:
         pytest.skip(
-            f"TF/numpy GEMM = {ratio:.2f}, but other processes used {others:.0f} % of a CPU "
-            "meanwhile: the machine is busy, so the comparison is not fair"
+            f"TF/numpy GEMM = {ratio:.2f} ({rates}), but other processes used {others:.0f} % "
+            "of a CPU meanwhile: the machine is busy, so the comparison is not fair"
         )
-    assert ratio >= 0.9, {k: f"{v / 1e9:.1f} GFLOP/s" for k, v in best.items()}
+    assert ratio >= 0.9, f"TF/numpy = {ratio:.2f} ({rates}); others used {others:.0f} % of a CPU"
 
 
 def test_stream_kernels_compute_the_right_thing():
