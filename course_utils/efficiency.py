@@ -18,7 +18,9 @@ arXiv:1801.04381). This module holds the pieces notebook 05 computes with:
   (:func:`bottleneck_residual_block`), and the ReLU experiment of Sandler et al.'s
   Figure 1 (:func:`relu_roundtrip`);
 * per-layer timing of a model, each layer alone as a ``tf.function`` on its own input
-  shape, to see which layers run far below the machine's peak (:func:`time_layers`);
+  shape, to see which layers run far below the machine's peak (:func:`time_layers`),
+  and the latency of several models measured in alternating rounds, so that all see
+  the same machine load (:func:`interleaved_latency`);
 * a small MNIST CNN in a standard and a depthwise-separable version
   (:func:`mnist_cnn`) for a training experiment.
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,7 @@ __all__ = [
     "body_differences",
     "body_table",
     "bottleneck_residual_block",
+    "interleaved_latency",
     "inverted_residual_block",
     "mnist_cnn",
     "mobilenet_v1_body",
@@ -665,6 +668,8 @@ class LayerTiming:
         bytes_moved: weights + input + output activations in bytes, as if each went
             to memory once (the profiler's weight, activation and output bytes).
         latency: the timings (seconds) of one call of the layer on the batch.
+        overhead_seconds: the fixed cost of calling a compiled function at all,
+            measured on an empty call (see :func:`time_layers`); 0 if not measured.
     """
 
     name: str
@@ -672,11 +677,21 @@ class LayerTiming:
     macs: int
     bytes_moved: float
     latency: LatencyStats
+    overhead_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:
-        """Median seconds per call."""
+        """Median seconds per call, call overhead included."""
         return self.latency.median
+
+    @property
+    def net_seconds(self) -> float:
+        """Median seconds per call minus the call overhead: the layer's own work.
+
+        Can come out <= 0 for a tiny layer on a busy machine, where the overhead
+        estimate is as large as the layer's whole time.
+        """
+        return self.seconds - self.overhead_seconds
 
     @property
     def flops(self) -> int:
@@ -685,8 +700,8 @@ class LayerTiming:
 
     @property
     def flop_per_s(self) -> float:
-        """Achieved FLOP/s: flops / median seconds."""
-        return self.flops / self.seconds if self.seconds > 0 else math.inf
+        """Achieved FLOP/s of the layer's own work: flops / net_seconds (nan if net <= 0)."""
+        return self.flops / self.net_seconds if self.net_seconds > 0 else math.nan
 
     @property
     def intensity_flop_per_byte(self) -> float:
@@ -702,6 +717,7 @@ def time_layers(
     repeats: int = 10,
     device: str = "cpu",
     progress: bool = False,
+    subtract_overhead: bool = True,
 ) -> list[LayerTiming]:
     """Time each layer of ``model`` of the given kinds alone, as a ``tf.function``.
 
@@ -716,6 +732,14 @@ def time_layers(
     graph shares (fusion, caches kept warm by the previous layer), so the sum of the
     layer times differs from the model's latency.
 
+    Every standalone call also pays a fixed cost that has nothing to do with the layer
+    (entering the compiled function, handing over the tensors): on a 2-core CPU a
+    fraction of a millisecond, as much as a small layer's work. With
+    ``subtract_overhead`` it is measured by timing an empty call (one addition on a
+    single number) after each layer, interleaved so both see the same machine load;
+    the median of those samples is each result's ``overhead_seconds``, and
+    ``net_seconds`` / ``flop_per_s`` leave it out.
+
     Args:
         model: a built ``keras.Model`` whose layers are each called once.
         kinds: Keras class names to time.
@@ -723,6 +747,7 @@ def time_layers(
         warmup, repeats: see :func:`~course_utils.timing.measure_latency`.
         device: 'cpu', 'gpu' or a TensorFlow device string.
         progress: show one tqdm bar over the layers.
+        subtract_overhead: measure the empty-call overhead (see above); False sets it to 0.
 
     Raises:
         TypeError: ``model`` is not a ``keras.Model``.
@@ -749,7 +774,16 @@ def time_layers(
         from tqdm.auto import tqdm
 
         steps = tqdm(chosen, desc="timing layers", unit="layer", leave=False)
-    results = []
+    with tf.device(placement):
+        one_number = tf.zeros((1,), dtype=tf.float32)
+
+    def empty(v: Any) -> Any:
+        with tf.device(placement):
+            return v + 1.0
+
+    empty_call = tf.function(empty)
+    measured: list[tuple[Any, LatencyStats]] = []
+    overhead_samples: list[np.ndarray] = []
     for layer in steps:
         shape = (batch_size, *layer.input.shape[1:])
         with tf.device(placement):
@@ -759,11 +793,103 @@ def time_layers(
             with tf.device(placement):
                 return layer(inputs)
 
-        stats = measure_latency(tf.function(call), x, warmup=warmup, repeats=repeats)
+        measured.append(
+            (layer, measure_latency(tf.function(call), x, warmup=warmup, repeats=repeats))
+        )
+        if subtract_overhead:
+            idle = measure_latency(empty_call, one_number, warmup=1, repeats=repeats)
+            overhead_samples.append(idle.samples_seconds)
+    overhead = float(np.median(np.concatenate(overhead_samples))) if overhead_samples else 0.0
+    results = []
+    for layer, stats in measured:
         row = costs[layer.name]
         moved = row.weight_bytes + row.activation_bytes + row.output_bytes
-        results.append(LayerTiming(layer.name, type(layer).__name__, row.macs, moved, stats))
+        results.append(
+            LayerTiming(layer.name, type(layer).__name__, row.macs, moved, stats, overhead)
+        )
     return results
+
+
+def interleaved_latency(
+    models: Mapping[str, keras.Model],
+    batch_size: int = 1,
+    rounds: int = 5,
+    repeats: int | Mapping[str, int] = 10,
+    warmup: int = 3,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, LatencyStats]:
+    """Latency of several models on one random batch each, measured in alternating rounds.
+
+    Comparing models means comparing their latencies under the same conditions. On a
+    machine that also runs other work, the load changes from second to second, and a
+    model timed while it was busy looks slower than one timed a moment later. So each
+    model first gets ``warmup`` untimed calls, then the models take turns: in each of
+    ``rounds`` rounds every model is timed ``repeats`` times (a number, or one per model
+    name, e.g. fewer for a slow model) with :func:`course_utils.timing.measure_latency`.
+    Each model runs as one ``tf.function`` (:func:`course_utils.timing.compiled_predict`).
+
+    Args:
+        models: ``{name: built keras.Model}``.
+        batch_size: images per call.
+        rounds: how many times the models take turns.
+        repeats: timed calls per model and round.
+        warmup: untimed calls per model before the first round.
+        device: 'cpu', 'gpu' or a TensorFlow device string.
+        progress: one tqdm bar over the rounds.
+
+    Returns:
+        ``{name: LatencyStats}`` with ``rounds x repeats`` samples each, seconds per call.
+    """
+    import tensorflow as tf
+
+    from .timing import compiled_predict, materialize
+
+    if not models:
+        raise ValueError("interleaved_latency: models is empty; pass {'name': model, ...}")
+    batch_size = _positive_int(batch_size, "batch_size")
+    rounds = _positive_int(rounds, "rounds")
+    if isinstance(repeats, Mapping):
+        missing = [name for name in models if name not in repeats]
+        if missing:
+            raise ValueError(f"interleaved_latency: repeats has no entry for {missing}")
+        counts = {name: _positive_int(repeats[name], f"repeats[{name!r}]") for name in models}
+    else:
+        counts = dict.fromkeys(models, _positive_int(repeats, "repeats"))
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    placement = resolve_device(device)
+    calls, inputs = {}, {}
+    for name, model in models.items():
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                f"interleaved_latency: models[{name!r}] must be a keras.Model, "
+                f"got {type(model).__name__}"
+            )
+        shape = tuple(model.input_shape[1:])
+        if any(d is None for d in shape):
+            raise ValueError(
+                f"interleaved_latency: model {name!r} has an unknown input dimension {shape}; "
+                "build it with a fixed keras.Input(shape=...)"
+            )
+        with tf.device(placement):
+            inputs[name] = tf.random.stateless_uniform(
+                (batch_size, *shape), seed=(0, 0), dtype=tf.float32
+            )
+        calls[name] = compiled_predict(model, placement)
+        for _ in range(warmup):
+            materialize(calls[name](inputs[name]))
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in models}
+    steps: Iterable[int] = range(rounds)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="timing rounds", unit="round", leave=False)
+    for _ in steps:
+        for name in models:
+            stats = measure_latency(calls[name], inputs[name], warmup=0, repeats=counts[name])
+            samples[name].append(stats.samples_seconds)
+    return {name: LatencyStats(np.concatenate(parts)) for name, parts in samples.items()}
 
 
 # ------------------------------------------------------------ the MNIST experiment

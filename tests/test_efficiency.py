@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from course_utils import efficiency as ef  # before Keras: sets TensorFlow's environment knobs
-from course_utils import models
+from course_utils import models, timing
 from course_utils.profiler import profile
 
 # isort: split
@@ -219,17 +219,37 @@ def test_time_layers_times_the_chosen_kinds():
     timings = ef.time_layers(model, batch_size=2, warmup=1, repeats=3)
     assert [t.name for t in timings] == ["dw", "pw"]
     p = {r.name: r for r in profile(model, batch_size=2).layers}
+    overhead = timings[0].overhead_seconds
+    assert overhead > 0 and all(t.overhead_seconds == overhead for t in timings)
     for t in timings:
         assert t.macs == p[t.name].macs and t.latency.n == 3
-        assert t.seconds > 0 and t.flop_per_s > 0
+        assert t.seconds == t.latency.median > 0
+        assert t.net_seconds == pytest.approx(t.seconds - overhead)
+        if t.net_seconds > 0:
+            assert t.flop_per_s == pytest.approx(t.flops / t.net_seconds)
+        else:
+            assert math.isnan(t.flop_per_s)
         row = p[t.name]
         moved = row.weight_bytes + row.activation_bytes + row.output_bytes
         assert t.intensity_flop_per_byte == pytest.approx(2 * row.macs / moved)
-    # a depthwise layer does 9 MACs per output; a 1x1 conv from 8 channels 8: similar
-    # work, but the depthwise layer moves more bytes per FLOP
+    # a depthwise layer does 9 MACs per output, the 1x1 conv 8: similar work, but the
+    # depthwise layer's outputs need 9 inputs each from its own channel, not reused 16 times
     assert timings[0].intensity_flop_per_byte < timings[1].intensity_flop_per_byte
-    only = ef.time_layers(model, kinds="Conv2D", warmup=0, repeats=1)
+    only = ef.time_layers(model, kinds="Conv2D", warmup=0, repeats=1, subtract_overhead=False)
     assert [t.name for t in only] == ["pw"]
+    assert only[0].overhead_seconds == 0.0 and only[0].net_seconds == only[0].seconds
+
+
+def test_layer_timing_net_time_and_rate():
+    stats = timing.LatencyStats(np.array([2e-3, 3e-3, 4e-3]))
+    t = ef.LayerTiming(
+        "conv", "Conv2D", macs=1_000_000, bytes_moved=4e5, latency=stats, overhead_seconds=1e-3
+    )
+    assert t.seconds == 3e-3 and t.net_seconds == pytest.approx(2e-3)
+    assert t.flop_per_s == pytest.approx(2e6 / 2e-3)
+    assert t.intensity_flop_per_byte == pytest.approx(5.0)
+    busy = ef.LayerTiming("dw", "DepthwiseConv2D", 10, 100.0, stats, overhead_seconds=5e-3)
+    assert busy.net_seconds < 0 and math.isnan(busy.flop_per_s)
 
 
 def test_time_layers_errors():
@@ -241,6 +261,40 @@ def test_time_layers_errors():
         ef.time_layers(lambda v: v)
     with pytest.raises(ValueError, match="batch_size"):
         ef.time_layers(model, batch_size=0)
+
+
+def test_interleaved_latency_times_every_model_in_rounds():
+    small = ef.mnist_cnn(True, widths=(4, 4, 4))
+    x = keras.Input((8,))
+    dense = keras.Model(x, L.Dense(3)(x))
+    stats = ef.interleaved_latency(
+        {"cnn": small, "dense": dense},
+        batch_size=2,
+        rounds=3,
+        repeats={"cnn": 2, "dense": 4},
+        warmup=1,
+    )
+    assert list(stats) == ["cnn", "dense"]
+    assert stats["cnn"].n == 6 and stats["dense"].n == 12
+    assert all(s.median > 0 for s in stats.values())
+    same = ef.interleaved_latency({"dense": dense}, rounds=2, repeats=3, warmup=0)
+    assert same["dense"].n == 6
+
+
+def test_interleaved_latency_errors():
+    x = keras.Input((8,))
+    dense = keras.Model(x, L.Dense(3)(x))
+    with pytest.raises(ValueError, match="empty"):
+        ef.interleaved_latency({})
+    with pytest.raises(ValueError, match="no entry for"):
+        ef.interleaved_latency({"a": dense}, repeats={"b": 3})
+    with pytest.raises(TypeError, match="keras.Model"):
+        ef.interleaved_latency({"a": "model"})
+    with pytest.raises(ValueError, match="rounds"):
+        ef.interleaved_latency({"a": dense}, rounds=0)
+    y = keras.Input((None, 3))
+    with pytest.raises(ValueError, match="unknown input dimension"):
+        ef.interleaved_latency({"seq": keras.Model(y, L.Dense(2)(y))})
 
 
 # ------------------------------------------------------------------- MNIST CNNs
