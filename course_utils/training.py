@@ -539,7 +539,7 @@ def plot_confusion_matrix(
                     ha="center",
                     va="center",
                     fontsize=8,
-                    color="black" if i != j else "#0072B2",
+                    color="#0072B2" if i == j else ("white" if cm[i, j] > 0.6 * vmax else "black"),
                     fontweight="bold" if i == j else None,
                 )
     ax.set_xticks(range(classes))
