@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import numbers
 import re
@@ -55,6 +56,7 @@ __all__ = [
     "cast_to_format",
     "channel_sqnr_db",
     "choose_params",
+    "compare_latency",
     "dequantize",
     "fake_quant_ste",
     "fake_quantize",
@@ -658,10 +660,13 @@ _LITERT_NOISE = (
 
 @contextlib.contextmanager
 def _quiet_litert() -> Iterator[None]:
-    """Silence the converter's stdout ('Saved artifact at ...'), its known stderr lines and
-    Python warnings that concern TensorFlow's plumbing; other stderr lines pass through."""
+    """Silence the converter's stdout ('Saved artifact at ...'), its known stderr lines, its
+    INFO log lines and Python warnings that concern TensorFlow's plumbing; other stderr lines
+    (real errors) pass through."""
     from ._env import NOISE, filtered_stderr
 
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
+    levels = [logger.level for logger in loggers]
     with (
         contextlib.redirect_stdout(io.StringIO()),
         filtered_stderr(NOISE + _LITERT_NOISE),
@@ -670,7 +675,13 @@ def _quiet_litert() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        yield
+        for logger in loggers:  # 'INFO:tensorflow:Assets written to: /tmp/...' in notebooks
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def to_tflite(
@@ -867,6 +878,38 @@ class LiteRTModel:
             f"LiteRTModel({self.size_bytes:,} bytes, input {self.input_dtype.name}"
             f"{list(self.input_shape)}, {self.num_threads} thread(s))"
         )
+
+
+def compare_latency(
+    lite_models: dict[str, LiteRTModel],
+    rounds: int = 5,
+    repeats: int = 40,
+    warmup: int = 20,
+    x: Any = None,
+) -> dict[str, Any]:
+    """Batch-1 latency of several LiteRT models, timed in alternating rounds.
+
+    On a machine that also runs other work the load changes from second to second; timing
+    model A now and model B later compares the load, not the models. Here each model gets
+    ``warmup`` untimed calls, then in each of ``rounds`` rounds every model is timed
+    ``repeats`` times (:meth:`LiteRTModel.latency`). Returns ``{name: LatencyStats}`` with
+    ``rounds x repeats`` samples each, in seconds.
+    """
+    from .timing import LatencyStats
+
+    if not lite_models:
+        raise ValueError("compare_latency: lite_models is empty; pass {'name': LiteRTModel}")
+    rounds = _int_arg(rounds, "rounds", 1)
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in lite_models}
+    for name, lite in lite_models.items():
+        if not isinstance(lite, LiteRTModel):
+            raise TypeError(f"lite_models[{name!r}] is a {type(lite).__name__}, not a LiteRTModel")
+        lite.latency(x, warmup=warmup, repeats=1)
+    for _ in range(rounds):
+        for name, lite in lite_models.items():
+            stats = lite.latency(x, warmup=1, repeats=repeats)
+            samples[name].append(stats.samples_seconds)
+    return {name: LatencyStats(np.concatenate(s)) for name, s in samples.items()}
 
 
 @dataclass(frozen=True)

@@ -463,3 +463,32 @@ def test_inference_energy_by_hand():
         q.inference_energy(1, 1, fmt="bf16")
     with pytest.raises(ValueError, match="no energy"):
         q.inference_energy(1, 1, memory="HBM")
+
+
+def test_compare_latency_interleaves_models(converted):
+    models = {name: q.LiteRTModel(converted[name]) for name in ("float32", "full_int8")}
+    stats = q.compare_latency(models, rounds=3, repeats=4, warmup=1)
+    assert set(stats) == {"float32", "full_int8"}
+    assert all(isinstance(s, LatencyStats) and s.n == 12 for s in stats.values())
+    with pytest.raises(ValueError, match="empty"):
+        q.compare_latency({})
+    with pytest.raises(TypeError, match="LiteRTModel"):
+        q.compare_latency({"raw": converted["float32"]})
+
+
+def test_conversion_is_quiet(mlp_and_data, capsys, caplog):
+    import logging
+
+    model, _ = mlp_and_data
+    tf_logger = logging.getLogger("tensorflow")
+    old = tf_logger.level
+    tf_logger.setLevel(logging.INFO)  # as in a notebook kernel, where the INFO lines showed
+    try:
+        with caplog.at_level(logging.INFO, logger="tensorflow"):
+            q.to_tflite(model, "float32")
+        assert tf_logger.level == logging.INFO  # restored
+    finally:
+        tf_logger.setLevel(old)
+    assert not [r for r in caplog.records if "Assets written" in r.getMessage()]
+    out = capsys.readouterr()
+    assert "Saved artifact" not in out.out and "Assets written" not in out.err
