@@ -77,6 +77,7 @@ __all__ = [
     "main_cpu_vs_gpu",
     "measure_h2d",
     "mlp_macs_per_sample",
+    "mnist_flat",
     "mlp_params",
     "mlp_sweep",
     "references",
@@ -228,16 +229,13 @@ class MLPPoint:
         )
 
 
-@functools.lru_cache(maxsize=2)
-def _mnist_flat(samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``samples`` MNIST training digits as float32 (samples, 784) in [0, 1], uint8 labels."""
+@functools.lru_cache(maxsize=1)
+def mnist_flat() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's 60,000 training digits as the MLP reads them: float32 (60000, 784) in [0, 1], uint8 labels."""
     from .data import load_mnist
 
     (x, y), _ = load_mnist()
-    if samples > len(x):
-        raise ValueError(f"asked for {samples:,} MNIST samples; the training set has {len(x):,}")
-    x = x[:samples].reshape(samples, -1).astype(np.float32) / np.float32(255)
-    return x, y[:samples].copy()
+    return x.reshape(len(x), -1).astype(np.float32) / np.float32(255), y
 
 
 @functools.lru_cache(maxsize=1)
@@ -290,11 +288,14 @@ def time_mlp_training(
        MNIST MLP example (RMSprop, sparse cross-entropy, accuracy);
     2. **warm up**: one ``fit`` call of two batches, untimed. The first call traces and
        compiles the training step (about a second), which is not training time;
-    3. time ``repeats`` more ``fit`` calls on the first N x ``batch_size`` MNIST digits.
-       A callback marks the clock after step ``skip_steps`` and after step N; the steps
-       in between give the steady-state seconds per step, the rest of the call's wall
-       time its fixed overhead. N is chosen so the marked steps take at least
-       ``min_seconds`` (at most ``max_steps`` steps);
+    3. time ``fit`` calls over all 60,000 MNIST digits (shuffled, as in a real epoch),
+       each stopped after N steps (``steps_per_epoch=N``), so every call pays the real
+       per-epoch set-up of the input pipeline. A callback marks the clock after step
+       ``skip_steps`` and after step N: the steps in between give the steady-state
+       seconds per step, the rest of the call's wall time its fixed overhead. A first
+       call with 3 marked steps sets N so the marked steps last at least
+       ``min_seconds`` (at most ``max_steps``); it counts as a sample when it already
+       did. The medians of ``repeats`` samples are kept;
     4. extrapolate: one epoch of ``samples_per_epoch`` samples is the overhead plus
        ``ceil(samples / batch)`` steps (:class:`MLPPoint`).
 
@@ -315,7 +316,8 @@ def time_mlp_training(
     if not isinstance(min_seconds, int | float) or not min_seconds >= 0:
         raise ValueError(f"min_seconds must be a number of seconds >= 0, got {min_seconds!r}")
     placement = resolve_device(device)
-    x_all, y_all = _mnist_flat(max_steps * batch_size)
+    x_all, y_all = mnist_flat()
+    max_steps = min(max_steps, len(x_all) // batch_size)
 
     with tf.device(placement):
         model = models.mlp(width, dropout=dropout)
@@ -328,20 +330,18 @@ def time_mlp_training(
         def fit(steps: int) -> tuple[float, float]:
             """(seconds per marked step, whole call's seconds) of one fit over ``steps`` batches."""
             clock = _step_clock(skip_steps, steps)
-            n = steps * batch_size
             start = time.perf_counter()
             model.fit(
-                x_all[:n], y_all[:n], batch_size=batch_size, epochs=1, verbose=0,
-                shuffle=False, callbacks=[clock],
+                x_all, y_all, batch_size=batch_size, epochs=1, steps_per_epoch=steps,
+                verbose=0, callbacks=[clock],
             )  # fmt: skip
             total = time.perf_counter() - start
             per_step = (clock.marks[steps] - clock.marks[skip_steps]) / (steps - skip_steps)
             return per_step, total
 
         model.fit(  # warm-up: the first call traces and compiles the training step
-            x_all[: 2 * batch_size], y_all[: 2 * batch_size], batch_size=batch_size,
-            epochs=1, verbose=0, shuffle=False,
-        )  # fmt: skip
+            x_all, y_all, batch_size=batch_size, epochs=1, steps_per_epoch=2, verbose=0
+        )
         # A probe of 3 marked steps sets N; it counts as a sample when already long enough.
         steps = min(max_steps, skip_steps + 3)
         per_step, total = fit(steps)
@@ -689,7 +689,8 @@ class GPUEstimate:
     * ``ops_per_step`` x ``launch_seconds``: each operation of the step is a kernel
       launch on the GPU (:func:`count_train_step_ops`); a few microseconds each;
     * the batch crosses PCIe (``link_bytes_per_s``, ``link_latency_seconds``);
-    * the arithmetic runs at ``utilization`` x the catalogue's fp32 peak.
+    * the arithmetic runs at ``utilization`` x the catalogue's fp32 peak;
+    * per epoch, the ``fit`` call's set-up as measured on the CPU (:meth:`epoch_seconds`).
 
     Real GPUs overlap some of these, so read the result as a rough upper bound per step.
     ``gemm_utilization`` is the share of peak a large, single matrix product reaches.
@@ -744,16 +745,26 @@ class GPUEstimate:
         return self.fixed_step_seconds + self.transfer_seconds(input_bytes_per_step) + compute
 
     def epoch_seconds(self, point: MLPPoint) -> float:
-        """Estimated seconds per epoch for the width of ``point`` (same batch and samples)."""
+        """Estimated seconds per epoch for the width of ``point`` (same batch and samples).
+
+        ``point.fit_overhead_seconds`` (the ``fit`` call's set-up, host work measured on
+        the CPU) plus ``steps_per_epoch`` estimated steps.
+        """
         step = self.step_seconds(point.flop_per_step, point.input_bytes_per_step)
-        return float(point.steps_per_epoch * step)
+        return float(point.fit_overhead_seconds + point.steps_per_epoch * step)
 
     def gemm_flop_per_s(self, n: Any, call_overhead_seconds: float) -> Any:
-        """Estimated FLOP/s of an n x n GEMM: 2 n^3 / (call overhead + launch + 2 n^3 / (gemm_util x peak))."""
+        """Estimated FLOP/s of one n x n GEMM call as :func:`gemm_sweep` times it.
+
+        ``2 n^3 / (call_overhead + launch + link latency + 2 n^3 / (gemm_utilization x peak))``:
+        the host's cost of a call (measured on the CPU), one kernel launch, one small copy
+        back (the result element that the timer waits for), and the arithmetic.
+        """
         flop = 2.0 * np.asarray(n, dtype=np.float64) ** 3
         seconds = (
             call_overhead_seconds
             + self.launch_seconds
+            + self.link_latency_seconds
             + flop / (self.gemm_utilization * self.peak_flop_per_s)
         )
         return flop / seconds
@@ -766,7 +777,8 @@ class GPUEstimate:
             f"training arithmetic at {self.utilization:.0%} of peak; one large GEMM at "
             f"{self.gemm_utilization:.0%} (assumed)",
             f"host work per step {self.host_overhead_seconds * 1e3:.2f} ms "
-            "(measured: the CPU sweep's fitted overhead)",
+            "(measured: the CPU sweep's fitted overhead), and per epoch the fit call's "
+            "set-up as measured on the CPU",
             f"{self.ops_per_step} operations per training step (counted in the traced step) x "
             f"{self.launch_seconds * 1e6:.0f} us per kernel launch (assumed) = "
             f"{self.ops_per_step * self.launch_seconds * 1e3:.2f} ms",
@@ -953,6 +965,7 @@ def run_cpu_vs_gpu(
     gemm_sizes: Sequence[int] | None = None,
     h2d_sizes_bytes: Sequence[int] | None = None,
     repeats: int = 2,
+    min_seconds: float = 0.25,
     progress: bool = False,
     command: str = "",
 ) -> BenchRecord:
@@ -961,7 +974,8 @@ def run_cpu_vs_gpu(
     ``devices``: ``'all'`` (the CPU, plus the first GPU when TensorFlow sees one), or
     ``'cpu'``, ``'gpu'``, or a list of them. ``quick=True`` uses the small sweeps
     (:data:`QUICK_WIDTHS`, ...); explicit ``widths``/``gemm_sizes``/``h2d_sizes_bytes``
-    win over both defaults. The host-to-device sweep runs on GPUs only.
+    win over both defaults. ``repeats`` and ``min_seconds`` go to :func:`time_mlp_training`.
+    The host-to-device sweep runs on GPUs only.
     """
     from .results import machine_info
 
@@ -972,7 +986,9 @@ def run_cpu_vs_gpu(
         g = gemm_sizes or (
             QUICK_GEMM_SIZES if quick else GPU_GEMM_SIZES if kind == "gpu" else DEFAULT_GEMM_SIZES
         )
-        mlp = mlp_sweep(w, device=placement, repeats=repeats, progress=progress)
+        mlp = mlp_sweep(
+            w, device=placement, repeats=repeats, min_seconds=min_seconds, progress=progress
+        )
         gemm = gemm_sweep(g, device=placement, progress=progress)
         if kind == "gpu":
             sizes = h2d_sizes_bytes or (QUICK_H2D_SIZES_BYTES if quick else DEFAULT_H2D_SIZES_BYTES)
