@@ -982,8 +982,8 @@ def int8_instructions(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str] | None
 
     Fast int8 inference on a CPU needs an instruction that multiplies 8-bit integers and
     accumulates in 32 bits: x86 ``avx512_vnni`` / ``avx_vnni`` (Intel Cascade Lake, Alder
-    Lake; AMD Zen 4) and ``amx_int8`` (Sapphire Rapids); Arm ``asimddp`` (SDOT, Cortex-A76,
-    Apple M1) and ``i8mm`` (SMMLA, Armv8.6). Without one, int8 GEMMs use widening 16-bit
+    Lake; AMD Zen 4) and ``amx_int8`` (Sapphire Rapids); Arm ``asimddp`` (SDOT, Cortex-A55/A75
+    onwards, Apple M1) and ``i8mm`` (SMMLA, Armv8.6). Without one, int8 GEMMs use widening 16-bit
     multiplies and are not faster than fp32 FMAs. Returns the flags found (possibly
     empty), or None where the file cannot be read (not Linux).
     """
