@@ -37,6 +37,7 @@ import datetime as _dt
 import functools
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -53,6 +54,8 @@ from .timing import CPU, GPUUnavailableError, _check_count, describe_device, res
 
 __all__ = [
     "BATCH_SIZE",
+    "CPU_H2D_NOTE",
+    "HELP",
     "SCHEMA",
     "BenchRecord",
     "DeviceRun",
@@ -77,14 +80,17 @@ __all__ = [
     "main_cpu_vs_gpu",
     "measure_h2d",
     "mlp_macs_per_sample",
-    "mnist_flat",
     "mlp_params",
     "mlp_sweep",
+    "mnist_flat",
+    "reference_dir",
     "references",
     "run",
     "run_cpu_vs_gpu",
     "save",
+    "summary",
     "time_mlp_training",
+    "train_flop_per_step",
 ]
 
 SCHEMA = "course_utils.bench/cpu-vs-gpu/1"
@@ -968,6 +974,7 @@ def run_cpu_vs_gpu(
     min_seconds: float = 0.25,
     progress: bool = False,
     command: str = "",
+    note: str = "",
 ) -> BenchRecord:
     """Run the MLP, GEMM and host-to-device sweeps on each device and return the record.
 
@@ -975,10 +982,15 @@ def run_cpu_vs_gpu(
     ``'cpu'``, ``'gpu'``, or a list of them. ``quick=True`` uses the small sweeps
     (:data:`QUICK_WIDTHS`, ...); explicit ``widths``/``gemm_sizes``/``h2d_sizes_bytes``
     win over both defaults. ``repeats`` and ``min_seconds`` go to :func:`time_mlp_training`.
-    The host-to-device sweep runs on GPUs only.
+    The host-to-device sweep runs on GPUs only. ``command`` and ``note`` (anything a reader
+    should know, e.g. "Colab free tier" or "other jobs shared the CPU") go into the settings.
     """
     from .results import machine_info
 
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]  # other work on the machine slows timings
+    except (AttributeError, OSError):  # Windows
+        load = None
     runs = []
     for placement in _device_kinds(devices):
         kind = "gpu" if placement.upper().startswith("/GPU") else "cpu"
@@ -992,12 +1004,12 @@ def run_cpu_vs_gpu(
         gemm = gemm_sweep(g, device=placement, progress=progress)
         if kind == "gpu":
             sizes = h2d_sizes_bytes or (QUICK_H2D_SIZES_BYTES if quick else DEFAULT_H2D_SIZES_BYTES)
-            h2d, note = tuple(h2d_sweep(sizes, device=placement, progress=progress)), ""
+            h2d, h2d_note = tuple(h2d_sweep(sizes, device=placement, progress=progress)), ""
         else:
-            h2d, note = None, CPU_H2D_NOTE
+            h2d, h2d_note = None, CPU_H2D_NOTE
         runs.append(
             DeviceRun(
-                placement, kind, describe_device(placement), tuple(mlp), tuple(gemm), h2d, note
+                placement, kind, describe_device(placement), tuple(mlp), tuple(gemm), h2d, h2d_note
             )
         )
     return BenchRecord(
@@ -1012,6 +1024,8 @@ def run_cpu_vs_gpu(
             "repeats": repeats,
             "quick": bool(quick),
             "command": command,
+            "note": note,
+            "load_average_1_5_15_min_at_start": load,
             "method": (
                 "MLP: steady-state seconds per step inside model.fit, extrapolated to one "
                 "epoch; GEMM: best of repeats; H2D: host tensor -> device, best of repeats"
@@ -1109,6 +1123,9 @@ def _configure_cpu_vs_gpu(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repeats", type=int, default=2, help="timed fit calls per width (2)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    parser.add_argument(
+        "--note", default="", help="stored with the record, e.g. 'Colab free tier, T4'"
+    )
     parser.set_defaults(bench_run=main_cpu_vs_gpu)
 
 
@@ -1174,6 +1191,7 @@ def main_cpu_vs_gpu(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             progress=sys.stderr.isatty(),
             command=command,
+            note=args.note,
         )
     except GPUUnavailableError as exc:
         print(f"bench cpu-vs-gpu: error: {exc}", file=sys.stderr)
@@ -1199,6 +1217,8 @@ def _command_line(args: argparse.Namespace) -> str:
         if values:
             parts.append(f"{flag} {','.join(map(str, values))}")
     parts.append(f"--repeats {args.repeats}")
+    if args.note:
+        parts.append(f"--note {json.dumps(args.note)}")
     return " ".join(parts)
 
 

@@ -265,6 +265,8 @@ def test_record_round_trip(record, tmp_path):
     assert loaded == record and loaded.source == str(path)
     data = json.loads(path.read_text())
     assert data["schema"] == bench.SCHEMA and data["settings"]["command"] == "test"
+    load = data["settings"]["load_average_1_5_15_min_at_start"]
+    assert load is None or (len(load) == 3 and min(load) >= 0)
     assert data["runs"][0]["mlp"][0]["epoch_seconds"] == pytest.approx(
         record.runs[0].mlp[0].epoch_seconds
     )
@@ -371,14 +373,14 @@ def test_cli_records_a_cpu_reference(tmp_path, capsys, monkeypatch):
     )
     out = tmp_path / "ref.json"
     args = ["cpu-vs-gpu", "--out", str(out), "--device", "cpu", "--widths", "16",
-            "--gemm-sizes", "16,64", "--repeats", "1"]  # fmt: skip
+            "--gemm-sizes", "16,64", "--repeats", "1", "--note", "a test"]  # fmt: skip
     assert cli.main(["bench", *args]) == 0
     printed = capsys.readouterr().out
     assert "CPU:" in printed and "n=   16" in printed and f"written: {out}" in printed
     loaded = bench.load(out)
     assert [p.width for p in loaded.run("cpu").mlp] == [16] and loaded.run("gpu") is None
     assert loaded.settings["command"].startswith("python -m course_utils bench cpu-vs-gpu")
-    assert "--widths 16" in loaded.settings["command"]
+    assert "--widths 16" in loaded.settings["command"] and loaded.settings["note"] == "a test"
     assert bench.main(args) == 2  # the module's own parser; the file exists: needs --force
     assert "--force" in capsys.readouterr().err
     assert cli.main(["bench"]) == 2
