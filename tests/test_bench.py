@@ -256,6 +256,19 @@ def test_host_to_device_copies_on_this_machine():
             bench.h2d_sweep([2**20], device="gpu")
 
 
+@pytest.mark.skipif(not HAVE_GPU, reason="needs a GPU visible to TensorFlow (runs on GPU CI/Colab)")
+def test_gpu_record_where_a_gpu_exists(tmp_path):
+    record = bench.run_cpu_vs_gpu(
+        devices="gpu", widths=(16, 1024), gemm_sizes=(64, 2048), h2d_sizes_bytes=(2**12, 2**24),
+        repeats=1, min_seconds=0.05,
+    )  # fmt: skip
+    (run,) = record.runs
+    assert run.kind == "gpu" and run.device == "/GPU:0" and run.name.startswith("GPU:")
+    assert run.gemm[1].best_flop_per_s > 10 * run.gemm[0].best_flop_per_s
+    assert run.h2d is not None and run.h2d[1].bytes_per_s > run.h2d[0].bytes_per_s
+    assert bench.load(bench.save(record, tmp_path / "gpu.json")) == record
+
+
 # --------------------------------------------------------------------------- reference files
 
 
