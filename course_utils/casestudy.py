@@ -188,6 +188,29 @@ def training_workload(
 
 # ------------------------------------------------------------------------------------ platforms
 
+#: Precisions tried in order when none is given: training needs floating point (16-bit formats
+#: with fp32 accumulation are today's norm); inference is usually deployed quantised to int8.
+TRAINING_PRECISIONS = ("bf16", "fp16", "fp32", "tf32", "fp64")
+INFERENCE_PRECISIONS = ("int8", "fp16", "bf16", "fp32", "fp64")
+
+
+def preferred_precision(device: Any, training: bool = False) -> str:
+    """The precision a workload would typically use on ``device`` (a catalogue ``Device``).
+
+    Training: the first of bf16, fp16, fp32, tf32, fp64 that the device has a peak for;
+    inference: int8 first (a quantised model, see notebook 05), then the float formats.
+    An assumption with a large effect: an H100 is 30 x faster in bf16 than in fp32.
+    """
+    order = TRAINING_PRECISIONS if training else INFERENCE_PRECISIONS
+    for precision in order:
+        if precision in device.peak_flops:
+            return precision
+    what = "training" if training else "inference"
+    raise ValueError(
+        f"{device.name} has no peak in any {what} precision {order}; "
+        f"known: {sorted(device.peak_flops)}"
+    )
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -413,23 +436,27 @@ def compare(
 
 
 def case_table(estimates: Iterable[CaseEstimate]) -> str:
-    """A printable table: workload, platform, utilization, time, energy, money.
+    """A printable table: workload, platform, utilization, time, energy, energy per sample, money.
 
     Money marked ``*`` is electricity only (hardware price unknown).
     """
+    estimates = list(estimates)
+    names = [
+        f"{e.platform.units:,} x {e.platform.name}" if e.platform.units > 1 else e.platform.name
+        for e in estimates
+    ]
+    w_work = max([len("workload"), *(len(e.workload.name) for e in estimates)])
+    w_plat = max([len("platform"), *map(len, names)])
     header = (
-        f"{'workload':<28} {'platform':<26} {'util':>5} {'time':>11} "
+        f"{'workload':<{w_work}}  {'platform':<{w_plat}} {'util':>5} {'time':>11} "
         f"{'energy':>11} {'per sample':>11} {'money':>11}"
     )
     lines = [header, "-" * len(header)]
-    for e in estimates:
-        p = e.platform
-        name = f"{p.units:,} x {p.name}" if p.units > 1 else p.name
+    for e, name in zip(estimates, names, strict=True):
         money = format_usd(e.total_usd) + ("" if e.money_complete else "*")
         lines.append(
-            f"{e.workload.name[:28]:<28} {name[:26]:<26} {p.utilization:>5.0%} "
+            f"{e.workload.name:<{w_work}}  {name:<{w_plat}} {e.platform.utilization:>5.0%} "
             f"{format_duration(e.seconds):>11} {format_energy(e.joules):>11} "
-            f"{si(e.joules_per_sample, 'J'):>11}"
-            f" {money:>11}"
+            f"{si(e.joules_per_sample, 'J'):>11} {money:>11}"
         )
     return "\n".join(lines)

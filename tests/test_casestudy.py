@@ -173,3 +173,31 @@ def test_format_usd(usd, text):
 )
 def test_format_energy(kwh, text):
     assert cs.format_energy(kwh * 3.6e6) == text
+
+
+def test_preferred_precision():
+    gpu = FakeDevice()  # fp32 and fp16
+    assert cs.preferred_precision(gpu, training=True) == "fp16"
+    assert cs.preferred_precision(gpu) == "fp16"  # no int8 path
+    edge = FakeDevice(peak_flops={"int8": 4e12})
+    assert cs.preferred_precision(edge) == "int8"
+    with pytest.raises(ValueError, match="training"):
+        cs.preferred_precision(edge, training=True)
+    old = FakeDevice(peak_flops={"fp64": 367e12})
+    assert cs.preferred_precision(old, training=True) == "fp64"
+
+
+def test_with_the_real_catalogue():
+    from course_utils import hardware
+
+    p40 = cs.Platform.from_device(hardware.get("P40"), "fp32", utilization=1.0)
+    assert p40.watts == 250 and p40.price_usd == hardware.get("P40").price_usd
+    train = cs.training_workload(7.716e9, 1_200_000, 100)
+    assert cs.estimate(train, p40).days == pytest.approx(2.68, abs=0.01)
+    assert cs.preferred_precision(hardware.get("H100"), training=True) == "bf16"
+    assert cs.preferred_precision(hardware.get("H100")) == "int8"
+    assert cs.preferred_precision(hardware.get("BlueGene/L"), training=True) == "fp64"
+    with pytest.raises(ValueError, match="training"):
+        cs.preferred_precision(hardware.get("Coral"), training=True)  # int8 only
+    e = cs.estimate(train, cs.Platform.from_device(hardware.get("BlueGene/L"), "fp64"))
+    assert not e.money_complete  # no public price: electricity only
