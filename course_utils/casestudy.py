@@ -198,7 +198,7 @@ def preferred_precision(device: Any, training: bool = False) -> str:
     """The precision a workload would typically use on ``device`` (a catalogue ``Device``).
 
     Training: the first of bf16, fp16, fp32, tf32, fp64 that the device has a peak for;
-    inference: int8 first (a quantised model, see notebook 05), then the float formats.
+    inference: int8 first (a quantised model, see notebook 06), then the float formats.
     An assumption with a large effect: an H100 is 30 x faster in bf16 than in fp32.
     """
     order = TRAINING_PRECISIONS if training else INFERENCE_PRECISIONS
