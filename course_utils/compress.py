@@ -19,8 +19,8 @@ This module holds what notebook 07 computes with:
 * **structured pruning**: drop whole filters / units with the smallest L1 norm (Li et al.,
   *Pruning Filters for Efficient ConvNets*, ICLR 2017), building a genuinely smaller model
   (:func:`prune_filters`, :func:`narrow`);
-* the **gzip size** of a saved model, the measure of Deep Compression's Table 1
-  (:func:`gzip_size_bytes`);
+* the **gzip size** of a saved model (:func:`gzip_size_bytes`), a simple stand-in for the
+  storage Deep Compression's Table 1 reports for its own sparse, Huffman-coded format;
 * **knowledge distillation** (Hinton, Vinyals & Dean 2015) with Keras 3's own
   ``keras.distillation.Distiller``, which needs logits (:func:`logits_model`,
   :func:`student_trainer`).
@@ -921,8 +921,9 @@ def gzip_size_bytes(obj: keras.Model | bytes | str | Path, level: int = 9) -> in
 
     A general-purpose compressor cannot shrink random-looking fp32 weights much, but it
     stores long runs of zeros in a few bits: the gzip'd size is how far unstructured
-    sparsity shrinks a model file without a sparse format (the measure Han et al. and
-    the TensorFlow pruning guide report).
+    sparsity shrinks a model file without a sparse format. The TensorFlow Model
+    Optimization pruning guide measures pruned models this way; Han et al. (Deep
+    Compression) store their own sparse format and Huffman-code it instead.
     """
     level = _check_int(level, "level", 1)
     if level > 9:
