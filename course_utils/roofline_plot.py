@@ -65,6 +65,7 @@ __all__ = [
     "plot_layers",
     "plot_roof",
     "roof_at",
+    "roofline_seconds",
     "roofline_axes",
 ]
 
@@ -218,6 +219,20 @@ def place_layers(
     return points
 
 
+def roofline_seconds(points: Sequence[LayerPoint]) -> float:
+    """Least time the layers can take: each at its roof, one after another, in seconds.
+
+    sum(flops / attainable FLOP/s) over ``points``: the roofline's lower bound
+    on a forward pass (MAC work only; no overheads, no overlap between layers).
+    """
+    if not points:
+        raise ValueError("points is empty; pass place_layers(...) of a model with weight layers")
+    for p in points:
+        if p.attainable_flop_per_s <= 0:
+            raise ValueError(f"layer {p.name!r} has no attainable FLOP/s (intensity 0)")
+    return float(sum(p.flops / p.attainable_flop_per_s for p in points))
+
+
 # --------------------------------------------------------------------------- measuring the roof
 
 
@@ -314,13 +329,13 @@ def measure_machine_roof(
     return MachineRoof(roof, dict(best), stream, rounds, float(others))
 
 
-def roof_at(device: Device, precision: str = "fp32") -> tuple[Roof, str]:
+def roof_at(device: Device, precision: str = "fp32") -> tuple[Roof, str, str]:
     """The roof of a catalogue ``device`` at ``precision``, or at its nearest catalogued one.
 
-    Returns ``(roof, note)``: ``note`` is ``''`` when the device has a peak at
-    ``precision``, else it says which precision was used instead (the one with
-    the same or the next wider data type, else the narrowest it has: TPU v1 has
-    only int8, Google's TPU v2/v3 only bf16).
+    Returns ``(roof, precision_used, note)``: ``note`` is ``''`` when the device
+    has a peak at ``precision``; else ``precision_used`` is the next wider data
+    type it has, or failing that the narrowest (TPU v1 has only int8, Google's
+    TPU v2/v3 only bf16), and ``note`` says so.
     """
     from .hardware import PRECISIONS
 
@@ -328,7 +343,7 @@ def roof_at(device: Device, precision: str = "fp32") -> tuple[Roof, str]:
         raise ValueError(f"precision={precision!r} must be one of {PRECISIONS}")
     known = [p for p in PRECISIONS if p in device.peak_flops]
     if precision in known:
-        return Roof.from_device(device, precision), ""
+        return Roof.from_device(device, precision), precision, ""
     order = list(PRECISIONS)  # widest (fp64) to narrowest (int8)
     wider = [p for p in known if order.index(p) < order.index(precision)]
     used = wider[-1] if wider else known[-1]
@@ -336,7 +351,7 @@ def roof_at(device: Device, precision: str = "fp32") -> tuple[Roof, str]:
         f"{device.name} has no {precision} rate in the catalogue (it has: "
         f"{', '.join(known)}); drawn at {used}."
     )
-    return Roof.from_device(device, used), note
+    return Roof.from_device(device, used), used, note
 
 
 def memory_bound_share(points: Sequence[LayerPoint]) -> float:

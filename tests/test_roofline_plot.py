@@ -111,14 +111,32 @@ def test_memory_bound_share():
         rp.memory_bound_share([])
 
 
+def test_roofline_seconds_by_hand():
+    points = [
+        rp.LayerPoint("a", "Dense", "fc", 10**9, 0.5, 5e9, "memory"),  # 0.2 s on the slope
+        rp.LayerPoint("b", "Conv2D", "conv", 10**11, 50.0, 100e9, "compute"),  # 1 s at the peak
+    ]
+    assert rp.roofline_seconds(points) == pytest.approx(1.2)
+    with pytest.raises(ValueError, match="empty"):
+        rp.roofline_seconds([])
+    with pytest.raises(ValueError, match="attainable"):
+        rp.roofline_seconds([rp.LayerPoint("z", "Dense", "fc", 1, 0.0, 0.0, "memory")])
+
+
 def test_roof_at_falls_back_to_a_catalogued_precision():
-    roof, note = rp.roof_at(hardware.get("h100"), "fp32")
-    assert note == "" and roof.peak_flop_per_s == hardware.get("h100").peak("fp32")
-    tpu, note = rp.roof_at(hardware.get("tpu v1"), "fp32")
-    assert tpu.peak_flop_per_s == 92e12 and "int8" in note and "no fp32" in note
+    roof, used, note = rp.roof_at(hardware.get("h100"), "fp32")
+    assert (
+        note == "" and used == "fp32" and roof.peak_flop_per_s == hardware.get("h100").peak("fp32")
+    )
+    tpu, used, note = rp.roof_at(hardware.get("tpu v1"), "fp32")
+    assert used == "int8" and tpu.peak_flop_per_s == 92e12 and "int8" in note and "no fp32" in note
     assert tpu.ridge_point == pytest.approx(92e12 / 34e9)  # 2,706 op/byte (Jouppi: 1,350 MAC)
-    v100, note = rp.roof_at(hardware.get("v100"), "int8")
-    assert v100.peak_flop_per_s == hardware.get("v100").peak("fp16") and "fp16" in note
+    v100, used, note = rp.roof_at(hardware.get("v100"), "int8")
+    assert (
+        used == "fp16"
+        and v100.peak_flop_per_s == hardware.get("v100").peak("fp16")
+        and "fp16" in note
+    )
     with pytest.raises(ValueError, match="precision"):
         rp.roof_at(hardware.get("v100"), "int4")
 
