@@ -521,7 +521,7 @@ def roofline_axes(
     ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
     ax.set_ylabel("performance (FLOP/s)")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: plots.si(v, "FLOP/s")))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     if title:
         ax.set_title(title)
     return ax
@@ -534,14 +534,19 @@ def plot_roof(
     label: str | None = None,
     linestyle: str = "-",
     annotate: bool = True,
+    bandwidth_label: str = "below",
 ) -> None:
     """Draw ``roof`` on roofline axes: the slanted memory roof, the flat compute roof, the ridge.
 
     The line spans the axes' current x limits. ``annotate`` writes the peak,
-    the bandwidth and the ridge point (FLOP/byte) next to the lines.
+    the bandwidth and the ridge point (FLOP/byte) next to the lines;
+    ``bandwidth_label`` puts the bandwidth ``'below'`` or ``'above'`` the
+    slanted line (use ``'above'`` for a second, higher roof).
     """
     if not isinstance(roof, Roof):
         raise TypeError(f"roof must be a course_utils.roofline.Roof, got {type(roof).__name__}")
+    if bandwidth_label not in ("below", "above"):
+        raise ValueError(f"bandwidth_label={bandwidth_label!r} must be 'below' or 'above'")
     lo, hi = ax.get_xlim()
     ridge = roof.ridge_point
     xs = np.array(sorted({lo, hi, min(max(ridge, lo), hi)}))
@@ -552,15 +557,16 @@ def plot_roof(
     color = line.get_color()
     if lo <= ridge <= hi:
         ax.plot([ridge], [roof.peak_flop_per_s], "o", color=color, ms=5)
+        ax.axvline(ridge, color=color, linestyle=":", lw=0.8, alpha=0.7)
         shown = f"{ridge:,.0f}" if ridge >= 100 else f"{ridge:.2g}"
-        ax.annotate(
-            f"ridge {shown} FLOP/B",
-            (ridge, roof.peak_flop_per_s),
-            textcoords="offset points",
-            xytext=(3, -6),
+        ax.text(
+            ridge,
+            0.03,
+            f"ridge {shown} FLOP/B ",
+            transform=ax.get_xaxis_transform(),
             rotation=90,
-            va="top",
-            ha="left",
+            va="bottom",
+            ha="right",
             fontsize=8,
             color=color,
         )
@@ -573,13 +579,16 @@ def plot_roof(
         fontsize=8,
         color=color,
     )
-    if ridge > lo * 1.3:
-        x_text = lo * 1.3
+    x_text = lo * (1.3 if bandwidth_label == "below" else 4.0)
+    if ridge > x_text:
+        below = bandwidth_label == "below"
         ax.annotate(
             plots.si(roof.bandwidth_bytes_per_s, "B/s"),
             (x_text, roof.attainable(x_text)),
             textcoords="offset points",
-            xytext=(-2, 6),
+            xytext=(5, -3) if below else (-5, 3),
+            ha="left" if below else "right",
+            va="top" if below else "bottom",
             fontsize=8,
             color=color,
         )
@@ -635,7 +644,7 @@ def plot_bandwidth_sweep(
     cache_bytes: Mapping[str, int] | None = None,
     ax: Any = None,
 ) -> Any:
-    """Bandwidth (bytes/s) against working-set size, with the cache sizes marked (the cache steps)."""
+    """Bandwidth (bytes/s, linear) against working-set size (log), the cache sizes marked: the cache steps."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
@@ -646,9 +655,9 @@ def plot_bandwidth_sweep(
     sets = [STREAM_ARRAYS[p.kind] * p.size_bytes for p in probes]
     ax.plot(sets, [p.best_bytes_per_s for p in probes], "o-", color=plots.COLORS["measured"])
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    ax.set_ylim(0, 1.15 * max(p.best_bytes_per_s for p in probes))
     ax.set_xlabel(f"working set ({probes[0].kind}: {STREAM_ARRAYS[probes[0].kind]} arrays)")
-    ax.set_ylabel("bandwidth")
+    ax.set_ylabel("bandwidth (bytes read + written per s)")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _binary(v)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: plots.si(v, "B/s")))
     for name, size in (cache_bytes or {}).items():

@@ -237,6 +237,8 @@ def test_drawing():
         rp.plot_layers(ax, points, y="measured")
     with pytest.raises(TypeError, match="Roof"):
         rp.plot_roof(ax, "toy")
+    with pytest.raises(ValueError, match="bandwidth_label"):
+        rp.plot_roof(ax, ROOF, bandwidth_label="left")
     plt.close(ax.figure)
 
 
