@@ -106,6 +106,17 @@ def _list_after(text: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _first_sentence(text: str) -> str:
+    """Text up to the first full stop outside parentheses ("(e.g. Colab)" does not end it)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "." and depth == 0 and (i + 1 == len(text) or text[i + 1] == " "):
+            if not text[max(0, i - 3) : i + 1].lower().endswith(("e.g.", "i.e.")):
+                return text[:i]
+    return text.rstrip(".")
+
+
 def read_card(path: str | Path) -> NotebookCard:
     """Read a notebook's title cell. Raises TitleCellError naming what is missing."""
     path = Path(path)
@@ -135,7 +146,7 @@ def read_card(path: str | Path) -> NotebookCard:
             "'**Runs in** about 60 s on a 2-core CPU' (or '**Run time:** about a minute ...')"
         )
     # the first sentence, on one line: "about a minute on a 2-core laptop CPU (...)"
-    runs_in = re.split(r"(?<=[^.\d])\.(?:\s|$)", " ".join(runs.group(1).split()))[0].rstrip(".")
+    runs_in = _first_sentence(" ".join(runs.group(1).split()))
     amount = duration.group(1).lower()
     seconds = _WORDS.get(amount) or float(amount)
     if duration.group(2).lower().startswith("m"):

@@ -144,14 +144,15 @@ def test_read_card_parses_both_title_styles(tmp_path):
         _title_nb(
             "# 04 — CPU vs GPU\n\nintro\n\n**You will learn to**\n\n1. time a GEMM;\n"
             "2. explain the\n   transfer cost;\n3. read a sweep.\n\n**Follows** seed 002.\n\n"
-            "**Runs in** about 45 s on a 2-core CPU; GPU optional."
+            "**Runs in** about 45 s on a 2-core CPU; with a GPU (e.g. Colab) more.\nNo GPU needed."
         ),
         a,
     )
     card = course_map.read_card(a)
     assert (card.number, card.title) == ("04", "CPU vs GPU")
     assert card.goals == ("time a GEMM;", "explain the transfer cost;", "read a sweep.")
-    assert card.runs_in == "about 45 s on a 2-core CPU; GPU optional" and card.run_seconds == 45
+    assert card.runs_in == "about 45 s on a 2-core CPU; with a GPU (e.g. Colab) more"
+    assert card.run_seconds == 45
     b = tmp_path / "05_b.ipynb"
     nbformat.write(
         _title_nb(
