@@ -13,6 +13,16 @@ data       the shipped MNIST, verified by checksum
 results    each notebook's results card (artifacts/results/*.json)
 plots      one style for the course's figures
 notebook   the setup cell every notebook runs
+exercises  self-checking exercise answers
+conv       convolution, pooling and im2col by hand (notebook 02)
+training   the LeNet recipe and its cached model (notebooks 03, 06, 07)
+energy     energy counters (RAPL, NVML) or labelled TDP x time estimates
+casestudy  time / energy / money of a workload on a platform (seed 000)
+bench      the CPU-vs-GPU benchmark and its reference files (notebook 04)
+efficiency depthwise-separable costs, MobileNet tables, per-layer timing
+quantize   number formats, affine quantization, LiteRT conversion, energy per op
+compress   magnitude and filter pruning, gzip size, distillation
+roofline_plot  placing measured layers under a roof, roofline figures
 ========== ==============================================================
 
 Importing this package first sets TensorFlow's environment knobs (see ``_env``).
