@@ -25,10 +25,10 @@ compress   magnitude and filter pruning, gzip size, distillation
 roofline_plot  placing measured layers under a roof, roofline figures
 ========== ==============================================================
 
-Importing this package first sets TensorFlow's environment knobs (see ``_env``).
+Importing this package first sets TensorFlow's environment knobs (see ``tfenv``).
 """
 
-from ._env import configure as _configure
+from .tfenv import configure as _configure
 
 _configure()
 

@@ -50,7 +50,8 @@ from typing import Any
 import numpy as np
 
 from . import costs, paths
-from .timing import CPU, GPUUnavailableError, _check_count, describe_device, resolve_device
+from .timing import CPU, GPUUnavailableError, describe_device, resolve_device
+from .validators import integer, positive_int
 
 __all__ = [
     "BATCH_SIZE",
@@ -126,19 +127,13 @@ KERNEL_FREE_OPS = frozenset(
 # --------------------------------------------------------------------------- the MLP by formula
 
 
-def _width(value: Any, name: str = "width") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def mlp_params(width: int, input_dim: int = INPUT_DIM, classes: int = CLASSES) -> int:
     """Trainable parameters of seed 002's MLP input_dim -> n -> n -> classes (biases included).
 
     ``(784 + 1) n + (n + 1) n + (n + 1) 10 = n^2 + 796 n + 10``; n = 4096 gives the
     slide's 20,037,642 ('i=12, n=4096' summary). Dropout has no parameters.
     """
-    n, d, c = _width(width), _width(input_dim, "input_dim"), _width(classes, "classes")
+    n, d, c = positive_int("width", width), positive_int("input_dim", input_dim), positive_int("classes", classes)
     return (d + 1) * n + (n + 1) * n + (n + 1) * c
 
 
@@ -148,7 +143,7 @@ def mlp_macs_per_sample(width: int, input_dim: int = INPUT_DIM, classes: int = C
     Seed 004's fully connected rule, ``IN x OUT`` MACs per layer (biases are additions,
     not MACs); the same count as :func:`course_utils.profiler.profile`.
     """
-    n, d, c = _width(width), _width(input_dim, "input_dim"), _width(classes, "classes")
+    n, d, c = positive_int("width", width), positive_int("input_dim", input_dim), positive_int("classes", classes)
     return d * n + n * n + n * c
 
 
@@ -160,7 +155,7 @@ def train_flop_per_step(macs_per_sample: int, batch_size: int = BATCH_SIZE) -> f
     O(n^2)).
     """
     return costs.training_flops(
-        2 * _width(macs_per_sample, "macs_per_sample"), _width(batch_size, "batch_size"), 1
+        2 * positive_int("macs_per_sample", macs_per_sample), positive_int("batch_size", batch_size), 1
     )
 
 
@@ -191,8 +186,8 @@ class MLPPoint:
 
     def __post_init__(self) -> None:
         for name in ("width", "params", "macs_per_sample", "batch_size", "samples_per_epoch"):
-            _width(getattr(self, name), name)
-        _check_count("steps_timed", self.steps_timed, 1)
+            positive_int(name, getattr(self, name))
+        integer("steps_timed", self.steps_timed, 1)
         for name in ("step_seconds", "fit_overhead_seconds"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
@@ -313,12 +308,12 @@ def time_mlp_training(
 
     from . import models
 
-    width = _width(width)
-    batch_size = _check_count("batch_size", batch_size, 1)
-    repeats = _check_count("repeats", repeats, 1)
-    skip_steps = _check_count("skip_steps", skip_steps, 1)
-    max_steps = _check_count("max_steps", max_steps, skip_steps + 1)
-    samples_per_epoch = _check_count("samples_per_epoch", samples_per_epoch, 1)
+    width = positive_int("width", width)
+    batch_size = integer("batch_size", batch_size, 1)
+    repeats = integer("repeats", repeats, 1)
+    skip_steps = integer("skip_steps", skip_steps, 1)
+    max_steps = integer("max_steps", max_steps, skip_steps + 1)
+    samples_per_epoch = integer("samples_per_epoch", samples_per_epoch, 1)
     if not isinstance(min_seconds, int | float) or not min_seconds >= 0:
         raise ValueError(f"min_seconds must be a number of seconds >= 0, got {min_seconds!r}")
     placement = resolve_device(device)
@@ -394,7 +389,7 @@ def mlp_sweep(
     """
     import keras
 
-    widths = [_width(w, "widths entries") for w in widths]
+    widths = [positive_int("widths entries", w) for w in widths]
     if not widths:
         raise ValueError("widths is empty; pass e.g. [16, 256, 4096]")
     points = []
@@ -455,10 +450,10 @@ def gemm_sweep(
     """
     from .hardware import measure_peak_flops
 
-    sizes = [_width(n, "sizes entries") for n in sizes]
+    sizes = [positive_int("sizes entries", n) for n in sizes]
     if not sizes:
         raise ValueError("sizes is empty; pass e.g. [64, 512, 2048]")
-    max_repeats = _check_count("max_repeats", max_repeats, 3)
+    max_repeats = integer("max_repeats", max_repeats, 3)
     resolve_device(device)  # fail early, with the GPU help text
     points = []
     for n in _progress(sizes, "GEMM sweep", progress):
@@ -515,7 +510,7 @@ def measure_h2d(
 
     from .timing import measure_latency
 
-    size_bytes = _check_count("size_bytes", size_bytes, 4)
+    size_bytes = integer("size_bytes", size_bytes, 4)
     placement = resolve_device(device)
     if placement == CPU:
         raise ValueError(f"measure_h2d(device={device!r}): {CPU_H2D_NOTE}")
@@ -546,7 +541,7 @@ def h2d_sweep(
     progress: bool = False,
 ) -> list[TransferPoint]:
     """:func:`measure_h2d` for each size (bytes); fit them with :func:`fit_transfer`."""
-    sizes = [_check_count("sizes_bytes entries", s, 4) for s in sizes_bytes]
+    sizes = [integer("sizes_bytes entries", s, 4) for s in sizes_bytes]
     if not sizes:
         raise ValueError("sizes_bytes is empty; pass e.g. [4096, 2**20, 2**26]")
     return [
@@ -666,7 +661,7 @@ def count_train_step_ops(model: Any, batch_size: int = BATCH_SIZE) -> int:
 
     if getattr(model, "optimizer", None) is None or not hasattr(model, "train_step"):
         raise TypeError("count_train_step_ops needs a compiled keras.Model (call model.compile)")
-    batch_size = _check_count("batch_size", batch_size, 1)
+    batch_size = integer("batch_size", batch_size, 1)
     shape = tuple(model.input_shape[1:])
     model.optimizer.build(model.trainable_variables)
     spec = (
@@ -723,7 +718,7 @@ class GPUEstimate:
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
         if not self.link_bytes_per_s > 0:
             raise ValueError(f"link_bytes_per_s must be > 0, got {self.link_bytes_per_s!r}")
-        _check_count("ops_per_step", self.ops_per_step, 1)
+        integer("ops_per_step", self.ops_per_step, 1)
         self.device.peak(self.precision)  # raises, listing the known precisions
 
     @property
@@ -1178,7 +1173,7 @@ def main_cpu_vs_gpu(args: argparse.Namespace) -> int:
         print(f"bench cpu-vs-gpu: error: {problem}", file=sys.stderr)
         return 2
     command = _command_line(args)
-    from ._env import import_tensorflow
+    from .tfenv import import_tensorflow
 
     import_tensorflow()  # without TensorFlow's C++ start-up chatter
     try:

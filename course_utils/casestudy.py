@@ -24,18 +24,22 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import costs
-from .plots import si
-
-SECONDS_PER_HOUR = 3600.0
-SECONDS_PER_DAY = 86_400.0
-SECONDS_PER_YEAR = 365.25 * SECONDS_PER_DAY
-JOULES_PER_KWH = 3.6e6
+from .units import (
+    JOULES_PER_KWH,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    SECONDS_PER_YEAR,
+    format_duration,
+    format_energy,
+    format_usd,
+    si,
+)
+from .validators import fraction, non_negative_number, positive_number
 
 #: Fraction of peak assumed when none is given. An assumption, not a measurement: big CNNs
 #: trained in mixed precision on datacenter GPUs reach a few tens of percent of peak.
@@ -44,84 +48,6 @@ DEFAULT_UTILIZATION = 0.3
 DEFAULT_USD_PER_KWH = 0.15
 #: Years over which a purchase price is spread (a common depreciation period for servers).
 DEFAULT_LIFETIME_YEARS = 3.0
-
-
-def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not math.isfinite(value) or not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)
-
-
-def _fraction(value: Any, name: str) -> float:
-    value = _positive(value, name)
-    if value > 1:
-        raise ValueError(f"{name} is a fraction of peak in (0, 1], got {value!r} (30 % is 0.3)")
-    return value
-
-
-def compute_seconds(flop: float, flop_per_s: float, utilization: float = 1.0) -> float:
-    """Seconds to do ``flop`` operations at ``utilization`` x ``flop_per_s`` (FLOP/s).
-
-    Seed 004, 'Training - Approximately 100 Epochs': "Single P40 GPU (12TFLOPS): 11days @ 100%".
-    """
-    return _positive(flop, "flop") / (
-        _positive(flop_per_s, "flop_per_s") * _fraction(utilization, "utilization")
-    )
-
-
-def implied_utilization(flop: float, peak_flop_per_s: float, seconds: float) -> float:
-    """The fraction of ``peak_flop_per_s`` that doing ``flop`` operations in ``seconds`` implies.
-
-    ``flop / (peak x seconds)``: for a measured run, the achieved share of peak; for a quoted
-    duration (seed 004's "11 days" for a P40), the utilization the quote silently assumes.
-    """
-    return (
-        _positive(flop, "flop")
-        / _positive(peak_flop_per_s, "peak_flop_per_s")
-        / _positive(seconds, "seconds")
-    )
-
-
-def format_duration(seconds: float) -> str:
-    """A duration in the unit a person would use: '850 ms', '42 s', '3.5 min', '2.7 days', '4.1 years'."""
-    seconds = _positive(seconds, "seconds", allow_zero=True)
-    for limit, scale, unit in (
-        (1.0, 1e-3, "ms"),
-        (120.0, 1.0, "s"),
-        (2 * SECONDS_PER_HOUR, 60.0, "min"),
-        (2 * SECONDS_PER_DAY, SECONDS_PER_HOUR, "h"),
-        (2 * SECONDS_PER_YEAR, SECONDS_PER_DAY, "days"),
-    ):
-        if seconds < limit:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / SECONDS_PER_YEAR:.3g} years"
-
-
-def format_usd(usd: float) -> str:
-    """Money with sensible precision: '$0.0042', '$3.10', '$1,234', '$2.1 M'."""
-    if usd >= 1e6:
-        return f"${usd / 1e6:.3g} M"
-    if usd >= 1000:
-        return f"${usd:,.0f}"
-    if usd >= 0.1:
-        return f"${usd:.2f}"
-    return f"${usd:.2g}"
-
-
-def format_energy(joules: float) -> str:
-    """Energy in the units of an electricity bill: '5.05 Wh', '1.82 kWh', '10,028 kWh', '2.1 GWh'."""
-    kwh = _positive(joules, "joules", allow_zero=True) / JOULES_PER_KWH
-    if kwh >= 1e6:
-        return f"{kwh / 1e6:.3g} GWh"
-    if kwh >= 100:
-        return f"{kwh:,.0f} kWh"
-    if kwh >= 1:
-        return f"{kwh:.3g} kWh"
-    return si(kwh * 1000, "Wh")
 
 
 # ------------------------------------------------------------------------------------ workloads
@@ -141,7 +67,7 @@ class Workload:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _positive(self.flop, "flop")
+        positive_number("flop", self.flop)
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise ValueError(f"samples must be an integer >= 1, got {self.samples!r}")
 
@@ -156,7 +82,7 @@ def inference_workload(flop_per_sample: float, samples: int, name: str = "") -> 
 
     E.g. seed 000's case study, 1 M images with ResNet-50 (7.7 G operations each, seed 004).
     """
-    flop_per_sample = _positive(flop_per_sample, "flop_per_sample")
+    flop_per_sample = positive_number("flop_per_sample", flop_per_sample)
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
     return Workload(
@@ -245,16 +171,16 @@ class Platform:
     note: str = ""
 
     def __post_init__(self) -> None:
-        _positive(self.peak_flop_per_s, "peak_flop_per_s")
-        _positive(self.watts, "watts")
+        positive_number("peak_flop_per_s", self.peak_flop_per_s)
+        positive_number("watts", self.watts)
         if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
             raise ValueError(f"units must be an integer >= 1, got {self.units!r}")
-        _fraction(self.utilization, "utilization")
+        fraction("utilization", self.utilization)
         if self.price_usd is not None:
-            _positive(self.price_usd, "price_usd", allow_zero=True)
-        _positive(self.lifetime_years, "lifetime_years")
+            non_negative_number("price_usd", self.price_usd)
+        positive_number("lifetime_years", self.lifetime_years)
         if self.cloud_usd_per_hour is not None:
-            _positive(self.cloud_usd_per_hour, "cloud_usd_per_hour", allow_zero=True)
+            non_negative_number("cloud_usd_per_hour", self.cloud_usd_per_hour)
 
     @classmethod
     def from_device(
@@ -409,7 +335,7 @@ def estimate(
         raise TypeError(f"workload must be a Workload, got {type(workload).__name__}")
     if not isinstance(platform, Platform):
         raise TypeError(f"platform must be a Platform, got {type(platform).__name__}")
-    usd_per_kwh = _positive(usd_per_kwh, "usd_per_kwh", allow_zero=True)
+    usd_per_kwh = non_negative_number("usd_per_kwh", usd_per_kwh)
     seconds = workload.flop / platform.sustained_flop_per_s
     joules = platform.power_watts * seconds
     if platform.cloud_usd_per_hour is not None:

@@ -46,6 +46,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from . import validators as check
+from .validators import integer
+
 __all__ = [
     "LayerSparsity",
     "MaskConstraint",
@@ -96,24 +99,6 @@ def _check_model(model: Any, argument: str = "model") -> keras.Model:
             "model.build(input_shape) first"
         )
     return model
-
-
-def _check_fraction(value: Any, name: str, upper_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__}")
-    value = float(value)
-    if not (0.0 <= value <= 1.0) or (upper_open and value == 1.0):
-        bound = "[0, 1)" if upper_open else "[0, 1]"
-        raise ValueError(f"{name} must be a fraction in {bound}, got {value!r}")
-    return value
-
-
-def _check_int(value: Any, name: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < least:
-        raise ValueError(f"{name} must be >= {least}, got {value}")
-    return int(value)
 
 
 def _check_scope(scope: str) -> str:
@@ -348,13 +333,13 @@ def magnitude_masks(
                 f"sparsity names layers {sorted(unknown)} without a prunable kernel; "
                 f"prunable layers: {sorted({w.layer for w in everything})}"
             )
-        per_layer = {k: _check_fraction(v, f"sparsity[{k!r}]") for k, v in sparsity.items()}
+        per_layer = {k: check.fraction(f"sparsity[{k!r}]", v) for k, v in sparsity.items()}
         for w in targets:
             if w.layer in per_layer:
                 values = np.abs(np.asarray(w.variable))
                 masks[w.key] = _smallest_mask(values, round(per_layer[w.layer] * values.size))
         return masks
-    fraction = _check_fraction(sparsity, "sparsity")
+    fraction = check.fraction("sparsity", sparsity)
     if scope == "layer":
         for w in targets:
             values = np.abs(np.asarray(w.variable))
@@ -445,11 +430,11 @@ def polynomial_sparsity(
     pruning followed by fine-tuning with the masks fixed). The cube prunes fast while there are many redundant weights and
     slowly near the end, when every weight counts and the network needs steps to adapt.
     """
-    step = _check_int(step, "step", 0)
-    begin_step = _check_int(begin_step, "begin_step", 0)
-    end_step = _check_int(end_step, "end_step", begin_step)
-    s_f = _check_fraction(final_sparsity, "final_sparsity")
-    s_i = _check_fraction(initial_sparsity, "initial_sparsity")
+    step = integer("step", step, 0)
+    begin_step = integer("begin_step", begin_step, 0)
+    end_step = integer("end_step", end_step, begin_step)
+    s_f = check.fraction("final_sparsity", final_sparsity)
+    s_i = check.fraction("initial_sparsity", initial_sparsity)
     if s_i > s_f:
         raise ValueError(f"initial_sparsity={s_i} is above final_sparsity={s_f}")
     if not (isinstance(power, numbers.Real) and power > 0):
@@ -525,11 +510,11 @@ class PruningCallback(keras.callbacks.Callback):
         power: float = 3.0,
     ) -> None:
         super().__init__()
-        self.final_sparsity = _check_fraction(final_sparsity, "final_sparsity")
-        self.begin_step = _check_int(begin_step, "begin_step", 0)
-        self.end_step = _check_int(end_step, "end_step", self.begin_step)
-        self.frequency = _check_int(frequency, "frequency", 1)
-        self.initial_sparsity = _check_fraction(initial_sparsity, "initial_sparsity")
+        self.final_sparsity = check.fraction("final_sparsity", final_sparsity)
+        self.begin_step = integer("begin_step", begin_step, 0)
+        self.end_step = integer("end_step", end_step, self.begin_step)
+        self.frequency = integer("frequency", frequency, 1)
+        self.initial_sparsity = check.fraction("initial_sparsity", initial_sparsity)
         self.scope = _check_scope(scope)
         self.layers = list(layers) if layers is not None else None
         self.power = power
@@ -620,7 +605,7 @@ def evaluate_accuracy(model: keras.Model, x: Any, y: Any, batch_size: int = 1000
     from .timing import compiled_predict
 
     _check_model(model)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = integer("batch_size", batch_size, 1)
     y = np.asarray(y).reshape(-1)
     if len(y) != len(x) or len(y) == 0:
         raise ValueError(f"x has {len(x)} samples and y {len(y)} labels; they must match (> 0)")
@@ -645,7 +630,7 @@ class SweepPoint:
 
 
 def _sweep_sparsities(sparsities: Iterable[float]) -> list[float]:
-    values = [_check_fraction(s, "sparsities entries") for s in sparsities]
+    values = [check.fraction("sparsities entries", s) for s in sparsities]
     if not values:
         raise ValueError("sparsities is empty; pass e.g. [0.5, 0.8, 0.9]")
     return values
@@ -794,11 +779,11 @@ def _resolve_widths(chain: list[Any], keep: float | Mapping[str, int]) -> dict[s
         widths = {}
         for name, n in keep.items():
             full = _width(names[name])
-            widths[name] = _check_int(n, f"keep[{name!r}]", 1)
+            widths[name] = integer(f"keep[{name!r}]", n, 1)
             if widths[name] > full:
                 raise ValueError(f"keep[{name!r}]={n} is more than the layer's {full}")
         return widths
-    fraction = _check_fraction(keep, "keep")
+    fraction = check.fraction("keep", keep)
     if fraction == 0:
         raise ValueError("keep=0 would remove every filter; pass a fraction in (0, 1]")
     return {layer.name: max(1, round(fraction * _width(layer))) for layer in hidden}
@@ -826,8 +811,8 @@ def narrow(model: keras.Model, widths: Mapping[str, int], name: str | None = Non
     for layer in chain:
         config = {**layer.get_config(), "trainable": True}  # fresh layers, to be trained
         if layer.name in widths:
-            config["filters" if isinstance(layer, _CONV) else "units"] = _check_int(
-                widths[layer.name], f"widths[{layer.name!r}]", 1
+            config["filters" if isinstance(layer, _CONV) else "units"] = integer(f"widths[{layer.name!r}]",
+                widths[layer.name], 1
             )
         rebuilt.append(type(layer).from_config(config))
     return keras.Sequential(
@@ -925,7 +910,7 @@ def gzip_size_bytes(obj: keras.Model | bytes | str | Path, level: int = 9) -> in
     Optimization pruning guide measures pruned models this way; Han et al. (Deep
     Compression) store their own sparse format and Huffman-code it instead.
     """
-    level = _check_int(level, "level", 1)
+    level = integer("level", level, 1)
     if level > 9:
         raise ValueError(f"level must be 1..9 (gzip compression level), got {level}")
     if isinstance(obj, keras.Model):
@@ -1011,8 +996,8 @@ def student_trainer(
     logits themselves, clipped to [1e-7, 1]; students then do not learn.
     """
     _check_model(student, "student")
-    total_steps = _check_int(total_steps, "total_steps", 1)
-    steps_per_execution = _check_int(steps_per_execution, "steps_per_execution", 1)
+    total_steps = integer("total_steps", total_steps, 1)
+    steps_per_execution = integer("steps_per_execution", steps_per_execution, 1)
     if not (isinstance(learning_rate, numbers.Real) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
     schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), total_steps)
@@ -1030,7 +1015,7 @@ def student_trainer(
         isinstance(temperature, numbers.Real) and temperature > 0 and math.isfinite(temperature)
     ):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    weight = _check_fraction(student_loss_weight, "student_loss_weight")
+    weight = check.fraction("student_loss_weight", student_loss_weight)
     distiller = keras.distillation.Distiller(
         teacher=teacher,
         student=student,

@@ -66,7 +66,7 @@ SEED_POOL_INPUT_AVG = np.array(
 # ------------------------------------------------------------------ argument checks
 
 
-def _positive_int(name: str, value: object) -> int:
+def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
     if value < 1:
@@ -78,8 +78,8 @@ def _kernel_dims(f_dim: int | tuple[int, int]) -> tuple[int, int]:
     if isinstance(f_dim, tuple):
         if len(f_dim) != 2:
             raise ValueError(f"f_dim must be an int or a (height, width) pair, got {f_dim!r}")
-        return _positive_int("f_dim", f_dim[0]), _positive_int("f_dim", f_dim[1])
-    k = _positive_int("f_dim", f_dim)
+        return positive_int("f_dim", f_dim[0]), positive_int("f_dim", f_dim[1])
+    k = positive_int("f_dim", f_dim)
     return k, k
 
 
@@ -104,7 +104,7 @@ def effective_kernel_size(f_dim: int, dilation: int = 1) -> int:
     A 3x3 kernel with dilation 2 touches every second pixel of a 5x5 window
     (Yu & Koltun 2016, "dilated convolutions"); dilation 1 is the ordinary kernel.
     """
-    return _positive_int("dilation", dilation) * (_positive_int("f_dim", f_dim) - 1) + 1
+    return positive_int("dilation", dilation) * (positive_int("f_dim", f_dim) - 1) + 1
 
 
 def padding_amounts(
@@ -116,8 +116,8 @@ def padding_amounts(
     ``max((ceil(n / stride) - 1) * stride + k_eff - n, 0)`` in total, the odd one at
     the end (bottom/right), exactly as TensorFlow/Keras do.
     """
-    n = _positive_int("n", n)
-    stride = _positive_int("stride", stride)
+    n = positive_int("n", n)
+    stride = positive_int("stride", stride)
     k_eff = effective_kernel_size(f_dim, dilation)
     padding = _check_padding(padding)
     if padding == "valid":
@@ -201,8 +201,8 @@ def _prepare(
     """Shared checks of conv2d / conv2d_im2col: padded x, 4-D kernel, bias, output size."""
     x3, x_flat = _as_image(x)
     k4, k_flat = _as_kernel(kernel, x3.shape[2])
-    stride = _positive_int("stride", stride)
-    dilation = _positive_int("dilation", dilation)
+    stride = positive_int("stride", stride)
+    dilation = positive_int("dilation", dilation)
     dtype = np.result_type(x3.dtype, k4.dtype, np.float32)
     b = None
     if bias is not None:
@@ -309,8 +309,8 @@ def im2col(
     """
     kh, kw = _kernel_dims(f_dim)
     x3, _ = _as_image(x)
-    stride = _positive_int("stride", stride)
-    dilation = _positive_int("dilation", dilation)
+    stride = positive_int("stride", stride)
+    dilation = positive_int("dilation", dilation)
     out_h = conv_output_size(x3.shape[0], kh, stride, padding, dilation)
     out_w = conv_output_size(x3.shape[1], kw, stride, padding, dilation)
     pad_h = padding_amounts(x3.shape[0], kh, stride, padding, dilation)
@@ -367,7 +367,7 @@ def im2col_expansion(
     stride. The memory cost of lowering convolution to a GEMM (seed 004).
     """
     out_n = conv_output_size(n, f_dim, stride, padding, dilation)
-    return out_n**2 * _positive_int("f_dim", f_dim) ** 2 / n**2
+    return out_n**2 * positive_int("f_dim", f_dim) ** 2 / n**2
 
 
 # ------------------------------------------------------------------ pooling
@@ -393,8 +393,8 @@ def pool2d(
     float64 (float32 for float32 input), the max keeps ``x``'s dtype.
     """
     x3, flat = _as_image(x)
-    pool_size = _positive_int("pool_size", pool_size)
-    stride = pool_size if stride is None else _positive_int("stride", stride)
+    pool_size = positive_int("pool_size", pool_size)
+    stride = pool_size if stride is None else positive_int("stride", stride)
     if op not in ("max", "avg"):
         raise ValueError(f"op must be 'max' or 'avg', got {op!r}")
     out_h = conv_output_size(x3.shape[0], pool_size, stride, "valid")
@@ -445,9 +445,9 @@ def keras_conv2d(
     layer = keras.layers.Conv2D(
         k4.shape[3],
         k4.shape[:2],
-        strides=_positive_int("stride", stride),
+        strides=positive_int("stride", stride),
         padding=padding,
-        dilation_rate=_positive_int("dilation", dilation),
+        dilation_rate=positive_int("dilation", dilation),
         use_bias=bias is not None,
     )
     layer.build((None, *x3.shape))
@@ -472,6 +472,6 @@ def keras_pool2d(
     if op not in ("max", "avg"):
         raise ValueError(f"op must be 'max' or 'avg', got {op!r}")
     cls = keras.layers.MaxPooling2D if op == "max" else keras.layers.AveragePooling2D
-    layer = cls(pool_size=_positive_int("pool_size", pool_size), strides=stride)
+    layer = cls(pool_size=positive_int("pool_size", pool_size), strides=stride)
     y = np.asarray(layer(x3[None].astype(np.float32)))[0]
     return y[:, :, 0] if flat else y

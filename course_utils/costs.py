@@ -27,12 +27,9 @@ here from :mod:`course_utils.profiler`).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from .profiler import profile as profile
+from .validators import fraction, integer, non_negative_number, positive_int, positive_number
 
 __all__ = [
     "RNN_GATES",
@@ -40,7 +37,6 @@ __all__ = [
     "conv_cost",
     "fc_cost",
     "model_size_bytes",
-    "profile",
     "rnn_cost",
     "training_flops",
 ]
@@ -74,30 +70,6 @@ class LayerCost:
         return self.ops / self.weight_bytes
 
 
-def _integer(value: Any, name: str, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``, or a ValueError that names the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
-        )
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    return _integer(value, name, minimum=1)
-
-
-def _positive_number(value: Any, name: str) -> float:
-    """``value`` as a finite real number > 0 (bits=1.58 for ternary weights is fine)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number > 0, got {value!r} ({type(value).__name__})")
-    if not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
 def _layer_cost(weight_bits: float, activation_bits: float, macs: int) -> LayerCost:
     return LayerCost(
         weight_bytes=weight_bits / 8, activation_bytes=activation_bits / 8, macs=macs, ops=2 * macs
@@ -120,10 +92,10 @@ def fc_cost(in_features: int, out_features: int, batch: int = 1, bits: float = 3
         slide's 2 * IN * OUT / (IN * OUT * BITS/8) = 16 / BITS per sample: 0.5 op/B at
         fp32, 2 at int8, 32 at int8 with batch 16.
     """
-    in_features = _positive_int(in_features, "in_features")
-    out_features = _positive_int(out_features, "out_features")
-    batch = _positive_int(batch, "batch")
-    bits = _positive_number(bits, "bits")
+    in_features = positive_int("in_features", in_features)
+    out_features = positive_int("out_features", out_features)
+    batch = positive_int("batch", batch)
+    bits = positive_number("bits", bits)
     return _layer_cost(
         weight_bits=in_features * out_features * bits,
         activation_bits=batch * in_features * bits,
@@ -153,12 +125,12 @@ def conv_cost(
         batch: BATCH, images per batch.
         bits: BITS, precision of weights and activations.
     """
-    fm_dim = _positive_int(fm_dim, "fm_dim")
-    in_ch = _positive_int(in_ch, "in_ch")
-    out_ch = _positive_int(out_ch, "out_ch")
-    f_dim = _positive_int(f_dim, "f_dim")
-    batch = _positive_int(batch, "batch")
-    bits = _positive_number(bits, "bits")
+    fm_dim = positive_int("fm_dim", fm_dim)
+    in_ch = positive_int("in_ch", in_ch)
+    out_ch = positive_int("out_ch", out_ch)
+    f_dim = positive_int("f_dim", f_dim)
+    batch = positive_int("batch", batch)
+    bits = positive_number("bits", bits)
     return _layer_cost(
         weight_bits=in_ch * out_ch * f_dim**2 * bits,
         activation_bits=batch * fm_dim**2 * in_ch * bits,
@@ -198,16 +170,16 @@ def rnn_cost(
         if gates.lower() not in RNN_GATES:
             raise ValueError(f"gates must be an int or one of {sorted(RNN_GATES)}, got {gates!r}")
         gates = RNN_GATES[gates.lower()]
-    fm_dim = _positive_int(fm_dim, "fm_dim")
-    hid = _positive_int(hid, "hid")
-    gates = _positive_int(gates, "gates")
-    seq = _positive_int(seq, "seq")
-    dirs = _positive_int(dirs, "dirs")
+    fm_dim = positive_int("fm_dim", fm_dim)
+    hid = positive_int("hid", hid)
+    gates = positive_int("gates", gates)
+    seq = positive_int("seq", seq)
+    dirs = positive_int("dirs", dirs)
     if dirs > 2:
         raise ValueError(f"dirs must be 1 (unidirectional) or 2 (bidirectional), got {dirs}")
-    states = _positive_int(states, "states")
-    batch = _positive_int(batch, "batch")
-    bits = _positive_number(bits, "bits")
+    states = positive_int("states", states)
+    batch = positive_int("batch", batch)
+    bits = positive_number("bits", bits)
     return _layer_cost(
         weight_bits=(fm_dim + hid) * hid * gates * dirs * bits,
         activation_bits=batch * fm_dim * dirs * states * seq * bits,
@@ -225,8 +197,8 @@ def model_size_bytes(params: int, bits: float) -> float:
     statistics), gives 3.20 / 25.64 / 102.55 MB. The slide's 32-bit figure thus matches
     the Keras count, its 8-bit figure the rounded 25.5 M.
     """
-    params = _integer(params, "params", minimum=0)
-    bits = _positive_number(bits, "bits")
+    params = integer("params", params, minimum=0)
+    bits = positive_number("bits", bits)
     return params * bits / 8
 
 
@@ -241,16 +213,284 @@ def training_flops(inference_flops: float, samples: int, epochs: int) -> float:
         samples: #dataset, training samples per epoch.
         epochs: #epochs.
     """
-    inference_flops = _positive_number(inference_flops, "inference_flops")
-    samples = _positive_int(samples, "samples")
-    epochs = _positive_int(epochs, "epochs")
+    inference_flops = positive_number("inference_flops", inference_flops)
+    samples = positive_int("samples", samples)
+    epochs = positive_int("epochs", epochs)
     return 3 * samples * epochs * inference_flops
 
 
-def __getattr__(name: str) -> Any:
-    """Lazy re-export of :func:`course_utils.profiler.profile` (avoids a circular import)."""
-    if name == "profile":
-        from .profiler import profile
 
-        return profile
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def flops_per_dollar(flop_per_s: float, price_usd: float) -> float:
+    """mu = FLOPS / $ (seed 002, 'Methods and Terminology'): FLOP/s bought per US dollar."""
+    return positive_number("flop_per_s", flop_per_s) / positive_number("price_usd", price_usd)
+
+
+def flops_per_watt(flop_per_s: float, watts: float) -> float:
+    """eta = FLOPS / Watt (seed 002, 'Methods and Terminology'): FLOP/s per watt, i.e. FLOP per joule."""
+    return positive_number("flop_per_s", flop_per_s) / positive_number("watts", watts)
+
+
+def compute_seconds(flop: float, flop_per_s: float, utilization: float = 1.0) -> float:
+    """Seconds to do ``flop`` operations at ``utilization`` x ``flop_per_s`` (FLOP/s).
+
+    Seed 004, 'Training - Approximately 100 Epochs': "Single P40 GPU (12TFLOPS): 11days @ 100%".
+    """
+    return positive_number("flop", flop) / (
+        positive_number("flop_per_s", flop_per_s) * fraction("utilization", utilization)
+    )
+
+
+def implied_utilization(flop: float, peak_flop_per_s: float, seconds: float) -> float:
+    """The fraction of ``peak_flop_per_s`` that doing ``flop`` operations in ``seconds`` implies.
+
+    ``flop / (peak x seconds)``: for a measured run, the achieved share of peak; for a quoted
+    duration (seed 004's "11 days" for a P40), the utilization the quote silently assumes.
+    """
+    return (
+        positive_number("flop", flop)
+        / positive_number("peak_flop_per_s", peak_flop_per_s)
+        / positive_number("seconds", seconds)
+    )
+
+
+def estimate_energy_joules(seconds: float, watts: float) -> float:
+    """Energy estimate ``E = P x t`` in joules, from a duration (s) and an assumed power (W).
+
+    Seed 000, 'Energy / Power Efficiency'. Use it when no energy counter can be read; the power
+    is an assumption (a TDP, or a share of one), so label the result as an estimate.
+
+    Raises ValueError for a negative or non-finite ``seconds`` or ``watts``.
+    """
+    return non_negative_number("seconds", seconds) * non_negative_number("watts", watts)
+
+
+def tdp_share_watts(tdp_watts: float, cores_used: int, cores_total: int) -> float:
+    """Assumed power (W) of ``cores_used`` cores of a ``cores_total``-core chip with TDP ``tdp_watts``.
+
+    A rough basis for :func:`estimate_energy_joules` on a machine you rent a slice of (a cloud
+    VM with 2 of a 64-core package's cores draws about 2/64 of its TDP, plus a share of the
+    memory system that this ignores). Raises ValueError for non-positive values or
+    ``cores_used > cores_total``.
+    """
+    tdp_watts = positive_number("tdp_watts", tdp_watts)
+    cores_used = positive_int("cores_used", cores_used)
+    cores_total = positive_int("cores_total", cores_total)
+    if cores_used > cores_total:
+        raise ValueError(f"cores_used ({cores_used}) cannot exceed cores_total ({cores_total})")
+    return tdp_watts * cores_used / cores_total
+
+
+# ------------------------------------------------------------- separable convolution
+@dataclass(frozen=True)
+class SeparableCost:
+    """A standard k x k convolution and its depthwise-separable factorisation, one image.
+
+    Seed 003 ('MobileNet V1: depthwise separable convolution'); Howard et al. 2017,
+    Section 3.1, equations (2) and (5). All counts are for a D_F x D_F output map
+    (stride 1, 'same' padding); biases are left out, as in the paper.
+
+    Attributes:
+        fm_dim, in_ch, out_ch, f_dim: D_F, M, N and D_K.
+        standard_macs: D_K^2 * M * N * D_F^2.
+        depthwise_macs: D_K^2 * M * D_F^2 (one k x k filter per input channel).
+        pointwise_macs: M * N * D_F^2 (a 1 x 1 convolution mixing the channels).
+        standard_params: D_K^2 * M * N weights.
+        depthwise_params: D_K^2 * M weights.
+        pointwise_params: M * N weights.
+    """
+
+    fm_dim: int
+    in_ch: int
+    out_ch: int
+    f_dim: int
+    standard_macs: int
+    depthwise_macs: int
+    pointwise_macs: int
+    standard_params: int
+    depthwise_params: int
+    pointwise_params: int
+
+    @property
+    def separable_macs(self) -> int:
+        """Depthwise plus pointwise MACs."""
+        return self.depthwise_macs + self.pointwise_macs
+
+    @property
+    def separable_params(self) -> int:
+        """Depthwise plus pointwise weights."""
+        return self.depthwise_params + self.pointwise_params
+
+    @property
+    def mac_ratio(self) -> float:
+        """Separable / standard MACs: exactly 1/N + 1/D_K^2 (Howard et al., eq. 5)."""
+        return self.separable_macs / self.standard_macs
+
+    @property
+    def param_ratio(self) -> float:
+        """Separable / standard weights: also 1/N + 1/D_K^2."""
+        return self.separable_params / self.standard_params
+
+
+def separable_cost(fm_dim: int, in_ch: int, out_ch: int, f_dim: int = 3) -> SeparableCost:
+    """MACs and weights of a standard convolution and of its depthwise-separable version.
+
+    Seed 003: standard convolution costs k x k x M x N, depthwise separable k x k x M +
+    1 x 1 x M x N, per output pixel; times D_F^2 for the layer (Howard et al. 2017,
+    eqs. 2 and 4). The standard count is seed 004's conv formula
+    (:func:`course_utils.costs.conv_cost`).
+
+    Args:
+        fm_dim: D_F, side of the output feature map in pixels (stride 1, 'same').
+        in_ch: M, input channels.
+        out_ch: N, output channels.
+        f_dim: D_K, side of the square kernel (3 in MobileNet).
+
+    Example: the paper's Table 3 layer (D_K 3, M = N = 512, D_F 14) costs 462.4 M MACs
+    as a standard convolution and 52.3 M depthwise separable.
+    """
+    fm_dim = positive_int("fm_dim", fm_dim)
+    in_ch = positive_int("in_ch", in_ch)
+    out_ch = positive_int("out_ch", out_ch)
+    f_dim = positive_int("f_dim", f_dim)
+    pixels = fm_dim * fm_dim
+    return SeparableCost(
+        fm_dim=fm_dim,
+        in_ch=in_ch,
+        out_ch=out_ch,
+        f_dim=f_dim,
+        standard_macs=conv_cost(fm_dim, in_ch, out_ch, f_dim).macs,
+        depthwise_macs=pixels * f_dim * f_dim * in_ch,
+        pointwise_macs=pixels * in_ch * out_ch,
+        standard_params=f_dim * f_dim * in_ch * out_ch,
+        depthwise_params=f_dim * f_dim * in_ch,
+        pointwise_params=in_ch * out_ch,
+    )
+
+
+def separable_cost_ratio(out_ch: int, f_dim: int = 3) -> float:
+    """1/N + 1/D_K^2: depthwise-separable MACs as a fraction of a standard convolution's.
+
+    Howard et al. 2017, eq. 5: (D_K^2 M D_F^2 + M N D_F^2) / (D_K^2 M N D_F^2). M and
+    D_F cancel, so only the output channels N and the kernel side D_K matter. With
+    3 x 3 kernels and N from 64 to 1024 it is 1/7.9 to 1/8.9: "8 to 9 times less
+    computation" (Section 3.1).
+    """
+    out_ch = positive_int("out_ch", out_ch)
+    f_dim = positive_int("f_dim", f_dim)
+    return 1 / out_ch + 1 / f_dim**2
+
+
+@dataclass(frozen=True)
+class OpEnergy:
+    """Energy of one operation in a 45 nm process at 0.9 V.
+
+    Attributes:
+        operation: 'add', 'mult' or 'read'.
+        kind: 'int' or 'float' for arithmetic; 'SRAM 8 KB', 'DRAM', ... for reads.
+        bits: operand width.
+        picojoules: energy in pJ (1e-12 J).
+    """
+
+    operation: str
+    kind: str
+    bits: int
+    picojoules: float
+
+    @property
+    def label(self) -> str:
+        """'8-bit int add', '32-bit DRAM read', ..."""
+        return f"{self.bits}-bit {self.kind} {self.operation}"
+
+
+#: Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC 2014, Fig. 1.1.9
+#: (45 nm, 0.9 V), as Dally tabulates it ('High-Performance Hardware for Machine Learning',
+#: 2015-2017 talks; Cadence ENN Summit, 1 Feb 2017, the source seed 004 cites) and Han et al.
+#: (Deep Compression, ICLR 2016, Table 1). Horowitz gives cache reads per 64-bit word
+#: (8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ) and DRAM as 1.3-2.6 nJ per 64 bits; the 32-bit
+#: rows below are half of that, as Dally's table does for the 8 KB SRAM (5 pJ) and DRAM (640 pJ).
+ENERGY_45NM: tuple[OpEnergy, ...] = (
+    OpEnergy("add", "int", 8, 0.03),
+    OpEnergy("add", "int", 32, 0.1),
+    OpEnergy("add", "float", 16, 0.4),
+    OpEnergy("add", "float", 32, 0.9),
+    OpEnergy("mult", "int", 8, 0.2),
+    OpEnergy("mult", "int", 32, 3.1),
+    OpEnergy("mult", "float", 16, 1.1),
+    OpEnergy("mult", "float", 32, 3.7),
+    OpEnergy("read", "SRAM 8 KB", 32, 5.0),
+    OpEnergy("read", "SRAM 32 KB", 32, 10.0),
+    OpEnergy("read", "SRAM 1 MB", 32, 50.0),
+    OpEnergy("read", "DRAM", 32, 640.0),
+)
+
+
+def op_energy_pj(operation: str, kind: str, bits: int) -> float:
+    """Energy in pJ of one operation of :data:`ENERGY_45NM`, e.g. ``op_energy_pj('mult', 'int', 8)``."""
+    for row in ENERGY_45NM:
+        if (row.operation, row.kind, row.bits) == (operation, kind, bits):
+            return row.picojoules
+    have = "; ".join(f"{r.operation!r}, {r.kind!r}, {r.bits}" for r in ENERGY_45NM)
+    raise ValueError(f"no energy for ({operation!r}, {kind!r}, {bits}); the table has: {have}")
+
+
+#: How each format does one multiply-accumulate: (multiply, accumulate) rows of the table.
+#: Integer MACs accumulate in 32 bits (an int8 x int8 product needs 16 bits, a sum of many
+#: more), as int8 hardware does (TPU v1, VNNI, SDOT); fp16 accumulates in fp16 here.
+MAC_OPERATIONS = {
+    "fp32": (("mult", "float", 32), ("add", "float", 32)),
+    "fp16": (("mult", "float", 16), ("add", "float", 16)),
+    "int32": (("mult", "int", 32), ("add", "int", 32)),
+    "int8": (("mult", "int", 8), ("add", "int", 32)),
+}
+
+
+def mac_energy_pj(fmt: str) -> float:
+    """Energy of one multiply-accumulate in pJ: multiply + accumulate of :data:`ENERGY_45NM`
+    (fp32 3.7 + 0.9 = 4.6 pJ; int8 0.2 + 0.1 = 0.3 pJ with a 32-bit accumulator)."""
+    if fmt not in MAC_OPERATIONS:
+        raise ValueError(f"fmt={fmt!r} is not one of {', '.join(map(repr, MAC_OPERATIONS))}")
+    return sum(op_energy_pj(*op) for op in MAC_OPERATIONS[fmt])
+
+
+@dataclass(frozen=True)
+class EnergyEstimate:
+    """Energy of one inference in joules, split into arithmetic and weight fetches."""
+
+    compute_joules: float
+    weight_read_joules: float
+
+    @property
+    def joules(self) -> float:
+        """Total: compute + weight reads."""
+        return self.compute_joules + self.weight_read_joules
+
+    @property
+    def memory_share(self) -> float:
+        """Fraction of the total spent reading weights."""
+        return self.weight_read_joules / self.joules if self.joules else 0.0
+
+
+def inference_energy(
+    macs: int, weights: int, fmt: str = "fp32", memory: str = "DRAM", batch_size: int = 1
+) -> EnergyEstimate:
+    """Energy per sample of a forward pass: ``macs`` MACs at :func:`mac_energy_pj` plus every
+    one of ``weights`` weights read once per batch from ``memory`` (a read row of
+    :data:`ENERGY_45NM`), scaled to the format's bits (an int8 weight costs a quarter of a
+    32-bit read: energy follows the bits moved).
+
+    A lower bound: activations, instruction fetch and control are not counted (Horowitz: on
+    a CPU they cost far more than the arithmetic), and the 45 nm numbers are about halved on
+    a 7 nm chip. What it shows is the *ratio*: one DRAM read costs as much as ~140 fp32 MACs.
+    """
+    macs = integer("macs", macs, 0)
+    weights = integer("weights", weights, 0)
+    batch_size = integer("batch_size", batch_size, 1)
+    bits = {"fp32": 32, "fp16": 16, "int32": 32, "int8": 8}
+    if fmt not in bits:
+        raise ValueError(f"fmt={fmt!r} is not one of {', '.join(map(repr, bits))}")
+    read_pj = op_energy_pj("read", memory, 32) * bits[fmt] / 32
+    return EnergyEstimate(
+        compute_joules=macs * mac_energy_pj(fmt) * 1e-12,
+        weight_read_joules=weights * read_pj * 1e-12 / batch_size,
+    )

@@ -41,15 +41,14 @@ import keras
 import numpy as np
 from keras import layers
 
-from .costs import conv_cost
 from .profiler import profile
 from .timing import LatencyStats, measure_latency, resolve_device
+from .validators import positive_int, positive_number
 
 __all__ = [
     "PAPER_BODY_TABLE",
     "BodyRow",
     "LayerTiming",
-    "SeparableCost",
     "body_differences",
     "body_table",
     "bottleneck_residual_block",
@@ -60,122 +59,8 @@ __all__ = [
     "mobilenet_v1_standard_conv",
     "relu_roundtrip",
     "resources_by_layer_type",
-    "separable_cost",
-    "separable_cost_ratio",
     "time_layers",
 ]
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
-
-
-# ------------------------------------------------------------- separable convolution
-@dataclass(frozen=True)
-class SeparableCost:
-    """A standard k x k convolution and its depthwise-separable factorisation, one image.
-
-    Seed 003 ('MobileNet V1: depthwise separable convolution'); Howard et al. 2017,
-    Section 3.1, equations (2) and (5). All counts are for a D_F x D_F output map
-    (stride 1, 'same' padding); biases are left out, as in the paper.
-
-    Attributes:
-        fm_dim, in_ch, out_ch, f_dim: D_F, M, N and D_K.
-        standard_macs: D_K^2 * M * N * D_F^2.
-        depthwise_macs: D_K^2 * M * D_F^2 (one k x k filter per input channel).
-        pointwise_macs: M * N * D_F^2 (a 1 x 1 convolution mixing the channels).
-        standard_params: D_K^2 * M * N weights.
-        depthwise_params: D_K^2 * M weights.
-        pointwise_params: M * N weights.
-    """
-
-    fm_dim: int
-    in_ch: int
-    out_ch: int
-    f_dim: int
-    standard_macs: int
-    depthwise_macs: int
-    pointwise_macs: int
-    standard_params: int
-    depthwise_params: int
-    pointwise_params: int
-
-    @property
-    def separable_macs(self) -> int:
-        """Depthwise plus pointwise MACs."""
-        return self.depthwise_macs + self.pointwise_macs
-
-    @property
-    def separable_params(self) -> int:
-        """Depthwise plus pointwise weights."""
-        return self.depthwise_params + self.pointwise_params
-
-    @property
-    def mac_ratio(self) -> float:
-        """Separable / standard MACs: exactly 1/N + 1/D_K^2 (Howard et al., eq. 5)."""
-        return self.separable_macs / self.standard_macs
-
-    @property
-    def param_ratio(self) -> float:
-        """Separable / standard weights: also 1/N + 1/D_K^2."""
-        return self.separable_params / self.standard_params
-
-
-def separable_cost(fm_dim: int, in_ch: int, out_ch: int, f_dim: int = 3) -> SeparableCost:
-    """MACs and weights of a standard convolution and of its depthwise-separable version.
-
-    Seed 003: standard convolution costs k x k x M x N, depthwise separable k x k x M +
-    1 x 1 x M x N, per output pixel; times D_F^2 for the layer (Howard et al. 2017,
-    eqs. 2 and 4). The standard count is seed 004's conv formula
-    (:func:`course_utils.costs.conv_cost`).
-
-    Args:
-        fm_dim: D_F, side of the output feature map in pixels (stride 1, 'same').
-        in_ch: M, input channels.
-        out_ch: N, output channels.
-        f_dim: D_K, side of the square kernel (3 in MobileNet).
-
-    Example: the paper's Table 3 layer (D_K 3, M = N = 512, D_F 14) costs 462.4 M MACs
-    as a standard convolution and 52.3 M depthwise separable.
-    """
-    fm_dim = _positive_int(fm_dim, "fm_dim")
-    in_ch = _positive_int(in_ch, "in_ch")
-    out_ch = _positive_int(out_ch, "out_ch")
-    f_dim = _positive_int(f_dim, "f_dim")
-    pixels = fm_dim * fm_dim
-    return SeparableCost(
-        fm_dim=fm_dim,
-        in_ch=in_ch,
-        out_ch=out_ch,
-        f_dim=f_dim,
-        standard_macs=conv_cost(fm_dim, in_ch, out_ch, f_dim).macs,
-        depthwise_macs=pixels * f_dim * f_dim * in_ch,
-        pointwise_macs=pixels * in_ch * out_ch,
-        standard_params=f_dim * f_dim * in_ch * out_ch,
-        depthwise_params=f_dim * f_dim * in_ch,
-        pointwise_params=in_ch * out_ch,
-    )
-
-
-def separable_cost_ratio(out_ch: int, f_dim: int = 3) -> float:
-    """1/N + 1/D_K^2: depthwise-separable MACs as a fraction of a standard convolution's.
-
-    Howard et al. 2017, eq. 5: (D_K^2 M D_F^2 + M N D_F^2) / (D_K^2 M N D_F^2). M and
-    D_F cancel, so only the output channels N and the kernel side D_K matter. With
-    3 x 3 kernels and N from 64 to 1024 it is 1/7.9 to 1/8.9: "8 to 9 times less
-    computation" (Section 3.1).
-    """
-    out_ch = _positive_int(out_ch, "out_ch")
-    f_dim = _positive_int(f_dim, "f_dim")
-    return 1 / out_ch + 1 / f_dim**2
 
 
 # ----------------------------------------------------------- MobileNet body table
@@ -515,9 +400,9 @@ def mobilenet_v1_standard_conv(
         resolution: input side in pixels.
         classes: outputs of the classifier.
     """
-    alpha = _positive_float(alpha, "alpha")
-    resolution = _positive_int(resolution, "resolution")
-    classes = _positive_int(classes, "classes")
+    alpha = positive_number("alpha", alpha)
+    resolution = positive_int("resolution", resolution)
+    classes = positive_int("classes", classes)
     x = inputs = keras.Input((resolution, resolution, 3))
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(
         x
@@ -571,11 +456,11 @@ def inverted_residual_block(
         stride: 1 or 2 (of the depthwise layer).
         f_dim: side of the depthwise kernel.
     """
-    fm_dim = _positive_int(fm_dim, "fm_dim")
-    in_ch = _positive_int(in_ch, "in_ch")
-    out_ch = _positive_int(out_ch, "out_ch")
-    expansion = _positive_int(expansion, "expansion")
-    f_dim = _positive_int(f_dim, "f_dim")
+    fm_dim = positive_int("fm_dim", fm_dim)
+    in_ch = positive_int("in_ch", in_ch)
+    out_ch = positive_int("out_ch", out_ch)
+    expansion = positive_int("expansion", expansion)
+    f_dim = positive_int("f_dim", f_dim)
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride!r}")
     wide = in_ch * expansion
@@ -606,10 +491,10 @@ def bottleneck_residual_block(
     :func:`inverted_residual_block` (seed 003: "skip connections exist between narrow
     parts of the network which is opposite of how an original residual connection works").
     """
-    fm_dim = _positive_int(fm_dim, "fm_dim")
-    ch = _positive_int(ch, "ch")
-    bottleneck_ch = _positive_int(bottleneck_ch, "bottleneck_ch")
-    f_dim = _positive_int(f_dim, "f_dim")
+    fm_dim = positive_int("fm_dim", fm_dim)
+    ch = positive_int("ch", ch)
+    bottleneck_ch = positive_int("bottleneck_ch", bottleneck_ch)
+    f_dim = positive_int("f_dim", f_dim)
     x = inputs = keras.Input((fm_dim, fm_dim, ch), name="wide_in")
     x = layers.Conv2D(bottleneck_ch, 1, use_bias=False, name="reduce")(x)
     x = layers.BatchNormalization(name="reduce_bn")(x)
@@ -648,7 +533,7 @@ def relu_roundtrip(points: Any, dim: int, seed: int = 0) -> np.ndarray:
     x = np.asarray(points, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2), got {x.shape}")
-    dim = _positive_int(dim, "dim")
+    dim = positive_int("dim", dim)
     if dim < 2:
         raise ValueError(f"dim must be >= 2 (the points are 2-D), got {dim}")
     t = np.random.default_rng(seed).standard_normal((dim, 2))
@@ -757,7 +642,7 @@ def time_layers(
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"time_layers: model must be a keras.Model, got {type(model).__name__}")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int("batch_size", batch_size)
     if isinstance(kinds, str):
         kinds = (kinds,)
     chosen = [layer for layer in model.layers if type(layer).__name__ in kinds]
@@ -847,15 +732,15 @@ def interleaved_latency(
 
     if not models:
         raise ValueError("interleaved_latency: models is empty; pass {'name': model, ...}")
-    batch_size = _positive_int(batch_size, "batch_size")
-    rounds = _positive_int(rounds, "rounds")
+    batch_size = positive_int("batch_size", batch_size)
+    rounds = positive_int("rounds", rounds)
     if isinstance(repeats, Mapping):
         missing = [name for name in models if name not in repeats]
         if missing:
             raise ValueError(f"interleaved_latency: repeats has no entry for {missing}")
-        counts = {name: _positive_int(repeats[name], f"repeats[{name!r}]") for name in models}
+        counts = {name: positive_int(f"repeats[{name!r}]", repeats[name]) for name in models}
     else:
-        counts = dict.fromkeys(models, _positive_int(repeats, "repeats"))
+        counts = dict.fromkeys(models, positive_int("repeats", repeats))
     if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
         raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
     placement = resolve_device(device)
@@ -914,10 +799,10 @@ def mnist_cnn(
         input_shape: (H, W, C) of the images.
         classes: outputs.
     """
-    widths = tuple(_positive_int(w, "widths entries") for w in widths)
+    widths = tuple(positive_int("widths entries", w) for w in widths)
     if len(widths) != 3:
         raise ValueError(f"widths must have 3 entries (stem, block 1, block 2), got {widths}")
-    classes = _positive_int(classes, "classes")
+    classes = positive_int("classes", classes)
     tag = "separable" if separable else "standard"
 
     def conv_bn_relu(x: Any, layer: Any) -> Any:

@@ -34,7 +34,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
@@ -42,45 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .costs import estimate_energy_joules, tdp_share_watts  # noqa: F401  (E = P x t lives in costs)
+
 #: Where Linux exposes RAPL counters (the powercap "intel-rapl" control type, also used on AMD).
 POWERCAP_ROOT = Path("/sys/class/powercap")
 
 _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")  # packages (and psys); not sub-zones intel-rapl:0:1
 SOURCES = ("auto", "rapl", "nvml", "estimate")
-
-
-def estimate_energy_joules(seconds: float, watts: float) -> float:
-    """Energy estimate ``E = P x t`` in joules, from a duration (s) and an assumed power (W).
-
-    Seed 000, 'Energy / Power Efficiency'. Use it when no energy counter can be read; the power
-    is an assumption (a TDP, or a share of one), so label the result as an estimate.
-
-    Raises ValueError for a negative or non-finite ``seconds`` or ``watts``.
-    """
-    for name, value in (("seconds", seconds), ("watts", watts)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(seconds) * float(watts)
-
-
-def tdp_share_watts(tdp_watts: float, cores_used: int, cores_total: int) -> float:
-    """Assumed power (W) of ``cores_used`` cores of a ``cores_total``-core chip with TDP ``tdp_watts``.
-
-    A rough basis for :func:`estimate_energy_joules` on a machine you rent a slice of (a cloud
-    VM with 2 of a 64-core package's cores draws about 2/64 of its TDP, plus a share of the
-    memory system that this ignores). Raises ValueError for non-positive values or
-    ``cores_used > cores_total``.
-    """
-    if not tdp_watts > 0:
-        raise ValueError(f"tdp_watts must be > 0, got {tdp_watts!r}")
-    for name, value in (("cores_used", cores_used), ("cores_total", cores_total)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if cores_used > cores_total:
-        raise ValueError(f"cores_used ({cores_used}) cannot exceed cores_total ({cores_total})")
-    return tdp_watts * cores_used / cores_total
 
 
 # ----------------------------------------------------------------------------------------- RAPL

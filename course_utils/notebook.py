@@ -53,8 +53,8 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
     Raises RuntimeError when a package is missing or too old, with the fix.
     """
     found = versions.check()
-    from ._env import import_tensorflow
     from .results import machine_info
+    from .tfenv import import_tensorflow
 
     tf = import_tensorflow()  # quietly: no C++ start-up chatter in the notebook
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import paths
+from .units import si  # noqa: F401  (re-exported: plots.si was its first home)
 
 #: Colours by role, used across notebooks (colour-blind-safe Okabe-Ito palette).
 COLORS = {
@@ -58,24 +59,3 @@ def savefig(fig, name: str) -> Path:
     fig.savefig(path)
     return path
 
-
-def si(value: float, unit: str = "", digits: int = 3) -> str:
-    """Format a number with an SI prefix: ``si(1.86e11, 'FLOP/s') -> '186 GFLOP/s'``."""
-    if value == 0:
-        return f"0 {unit}".strip()
-    prefixes = [
-        (1e18, "E"),
-        (1e15, "P"),
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1.0, ""),
-        (1e-3, "m"),
-        (1e-6, "µ"),
-        (1e-9, "n"),
-    ]
-    for scale, prefix in prefixes:
-        if abs(value) >= scale:
-            return f"{value / scale:.{digits}g} {prefix}{unit}".strip()
-    return f"{value:.{digits}g} {unit}".strip()

@@ -64,7 +64,9 @@ from typing import Any
 
 import keras
 
-from .costs import _positive_int, _positive_number
+from .costs import RNN_GATES
+from .units import format_count
+from .validators import positive_int, positive_number
 
 __all__ = ["ACTIVATION_OPS", "LayerRow", "Profile", "profile"]
 
@@ -314,16 +316,16 @@ def _upsampling(layer: Any, ins: list[Shape], outs: list[Shape]) -> _Cost:
     return _Cost()
 
 
-_RNN_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+_KERAS_RNN = {"SimpleRNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
 
 
 def _rnn(layer: Any, ins: list[Shape], outs: list[Shape]) -> _Cost:
     """Per sequence: SEQ steps of GATES * (FM_DIM + HID) * HID MACs (seed 004, recurrent)."""
     kind = type(layer).__name__
-    if kind not in _RNN_GATES:
+    if kind not in _KERAS_RNN:
         return _Cost(missing=f"recurrent layer '{kind}'")
     seq, fm_dim = ins[0][0], ins[0][-1]
-    hid, gates = layer.units, _RNN_GATES[kind]
+    hid, gates = layer.units, RNN_GATES[_KERAS_RNN[kind]]
     step = _Cost(macs=gates * (fm_dim + hid) * hid)
     step.add("rnn_add", gates * hid)  # x W + h U
     cell = layer.cell
@@ -528,13 +530,6 @@ _SUMMED = (
 )
 
 
-def _fmt_count(n: float) -> str:
-    for div, unit in ((1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{unit}"
-    return f"{n:g}"
-
-
 @dataclass(repr=False)
 class Profile:
     """The per-layer profile of a model, with totals (seed 004's A_total, W_total, O_total).
@@ -641,7 +636,7 @@ class Profile:
         totals line always covers the whole model.
         """
         if max_rows is not None:
-            max_rows = _positive_int(max_rows, "max_rows")
+            max_rows = positive_int("max_rows", max_rows)
         rows = self.layers if max_rows is None else self.layers[:max_rows]
         name_w = min(40, max([len(r.name) for r in rows] + [4]))
         kind_w = min(24, max([len(r.kind) for r in rows] + [4]))
@@ -670,8 +665,8 @@ class Profile:
         lines.append("-" * len(header))
         lines.append(
             f"total: {self.params:,} params ({self.trainable_params:,} trainable), "
-            f"{self.macs:,} MACs = {_fmt_count(self.flops)}FLOPs "
-            f"(+ {_fmt_count(self.other_ops)} other ops), "
+            f"{self.macs:,} MACs = {format_count(self.flops)}FLOPs "
+            f"(+ {format_count(self.other_ops)} other ops), "
             f"weights {self.weight_bytes / 1e6:.2f} MB, "
             f"input activations {self.activation_bytes / 1e6:.2f} MB, "
             f"{self.arithmetic_intensity:.1f} FLOP per weight byte"
@@ -687,8 +682,8 @@ class Profile:
         unknown = f", unknown={self.unknown}" if self.unknown else ""
         return (
             f"Profile({self.model_name!r}, batch={self.batch_size}, bits={self.bits:g}: "
-            f"{len(self.layers)} layers, {self.params:,} params, {_fmt_count(self.macs)}MACs, "
-            f"{_fmt_count(self.flops)}FLOPs{unknown})"
+            f"{len(self.layers)} layers, {self.params:,} params, {format_count(self.macs)}MACs, "
+            f"{format_count(self.flops)}FLOPs{unknown})"
         )
 
 
@@ -831,8 +826,8 @@ def profile(model: Any, batch_size: int = 1, bits: float = 32) -> Profile:
             f"profile: model must be a built keras.Model, got {type(model).__name__}. "
             "Pass the model, e.g. profile(keras.Sequential([keras.Input((32, 32, 1)), ...]))."
         )
-    batch_size = _positive_int(batch_size, "batch_size")
-    bits = _positive_number(bits, "bits")
+    batch_size = positive_int("batch_size", batch_size)
+    bits = positive_number("bits", bits)
     if not model.built:
         raise ValueError(
             f"profile: model '{model.name}' is not built, so its shapes are unknown. Start it "

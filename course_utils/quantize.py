@@ -29,443 +29,38 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
-import numbers
-import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .numerics import choose_params, dequantize, fake_quantize, quantize, round_half_away  # noqa: F401
+from .validators import integer
+
 __all__ = [
-    "ENERGY_45NM",
-    "FORMATS",
     "TFLITE_MODES",
-    "EnergyEstimate",
     "FakeQuantConv2D",
     "FakeQuantDense",
     "LiteRTModel",
-    "NumberFormat",
-    "OpEnergy",
-    "QuantError",
-    "QuantParams",
     "TfliteAnatomy",
-    "cast_to_format",
-    "channel_sqnr_db",
-    "choose_params",
     "compare_latency",
-    "dequantize",
     "fake_quant_ste",
-    "fake_quantize",
-    "formats_table",
-    "inference_energy",
-    "int8_instructions",
-    "int_range",
     "interpreter_class",
-    "mac_energy_pj",
-    "op_energy_pj",
     "qat_model",
-    "quantization_error",
-    "quantize",
     "quantize_weights",
-    "spacing",
-    "sqnr_db",
     "strip_fake_quant",
     "tflite_anatomy",
     "to_tflite",
 ]
 
 
-def _int_arg(value: Any, name: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < least:
-        raise ValueError(f"{name} must be >= {least}, got {value}")
-    return int(value)
-
-
 # ============================================================================ number formats
 
 
-@dataclass(frozen=True)
-class NumberFormat:
-    """A number format by its bit layout: seed 004 'Customized Arithmetic' (Bfloat16, Binary...).
-
-    Floats (``kind='float'``) follow IEEE 754-2008: a sign bit, ``exponent_bits`` of biased
-    exponent and ``mantissa_bits`` of stored fraction (an implicit leading 1 gives one more
-    bit of precision), subnormals below the smallest normal number, the top exponent kept
-    for inf/NaN. Integers (``kind='int'``) are two's complement, in units of a scale S that
-    quantization chooses (see :func:`choose_params`). ``kind='binary'`` is one bit: -1 or +1
-    times a scale (BinaryConnect/XNOR-Net weights; seed 004's binary networks, FINN).
-    """
-
-    name: str
-    bits: int
-    kind: str
-    exponent_bits: int = 0
-    mantissa_bits: int = 0
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("float", "int", "binary"):
-            raise ValueError(f"kind must be 'float', 'int' or 'binary', got {self.kind!r}")
-        if self.kind == "float" and 1 + self.exponent_bits + self.mantissa_bits != self.bits:
-            raise ValueError(
-                f"{self.name}: 1 sign + {self.exponent_bits} exponent + {self.mantissa_bits} "
-                f"mantissa bits != {self.bits} bits"
-            )
-
-    @property
-    def layout(self) -> str:
-        """'1/8/23' (sign/exponent/mantissa) for floats, 'int' or 'sign' otherwise."""
-        if self.kind == "float":
-            return f"1/{self.exponent_bits}/{self.mantissa_bits}"
-        return "two's compl." if self.kind == "int" else "sign only"
-
-    @property
-    def levels(self) -> int:
-        """Distinct bit patterns, 2**bits (for floats some are inf/NaN and +-0)."""
-        return 2**self.bits
-
-    @property
-    def _emax(self) -> int:
-        return 2 ** (self.exponent_bits - 1) - 1
-
-    @property
-    def max_value(self) -> float:
-        """Largest finite value: (2 - 2^-m) 2^emax for floats, 2^(b-1) - 1 for ints, 1 for binary."""
-        if self.kind == "float":
-            return (2 - 2.0**-self.mantissa_bits) * 2.0**self._emax
-        if self.kind == "int":
-            return float(2 ** (self.bits - 1) - 1)
-        return 1.0
-
-    @property
-    def min_value(self) -> float:
-        """Most negative value: -max for floats and binary, -2^(b-1) for ints."""
-        return -float(2 ** (self.bits - 1)) if self.kind == "int" else -self.max_value
-
-    @property
-    def min_normal(self) -> float:
-        """Smallest positive normal float, 2^(1 - emax); 1 (one step) for ints and binary."""
-        return 2.0 ** (1 - self._emax) if self.kind == "float" else 1.0
-
-    @property
-    def min_positive(self) -> float:
-        """Smallest positive value: the smallest subnormal 2^(1 - emax - m) for floats."""
-        if self.kind == "float":
-            return 2.0 ** (1 - self._emax - self.mantissa_bits)
-        return 1.0
-
-    @property
-    def epsilon(self) -> float:
-        """Relative step: the gap between 1 and the next value, 2^-m, for floats (the same
-        everywhere in the normal range). For ints the step relative to full scale, 1/max."""
-        if self.kind == "float":
-            return 2.0**-self.mantissa_bits
-        return 1.0 / self.max_value if self.kind == "int" else 2.0
-
-    @property
-    def decimal_digits(self) -> float:
-        """Significant decimal digits: log10 2^(m+1) for floats, log10 of the levels otherwise."""
-        if self.kind == "float":
-            return (self.mantissa_bits + 1) * math.log10(2)
-        return self.bits * math.log10(2)
-
-    @property
-    def dynamic_range_db(self) -> float:
-        """20 log10(largest / smallest positive normal): how many decades of magnitude fit."""
-        return 20 * math.log10(self.max_value / self.min_normal)
-
-
-#: The formats of notebook 06, widest first. bf16 (Google Brain, TPU v2) keeps fp32's 8
-#: exponent bits and so its range; fp16 (IEEE half) trades range for 3 more mantissa bits.
-FORMATS: dict[str, NumberFormat] = {
-    f.name: f
-    for f in (
-        NumberFormat("fp32", 32, "float", 8, 23, "IEEE 754 single: training default"),
-        NumberFormat("fp16", 16, "float", 5, 10, "IEEE 754 half: GPUs' tensor cores"),
-        NumberFormat("bf16", 16, "float", 8, 7, "bfloat16: fp32's range, TPUs and GPUs"),
-        NumberFormat("int8", 8, "int", note="x scale S: LiteRT, TensorRT, NPUs"),
-        NumberFormat("int4", 4, "int", note="x scale S: LLM weights (GPTQ, AWQ)"),
-        NumberFormat("binary", 1, "binary", note="+-1 x scale: BNNs, FINN (seed 004)"),
-    )
-}
-
-
-def _format(fmt: NumberFormat | str) -> NumberFormat:
-    if isinstance(fmt, NumberFormat):
-        return fmt
-    if fmt in FORMATS:
-        return FORMATS[fmt]
-    raise ValueError(f"unknown number format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
-def formats_table(formats: Sequence[NumberFormat | str] | None = None) -> str:
-    """The formats side by side: bits, layout, largest value, smallest positive normal
-    value, relative step (epsilon) and decimal digits. Integers are in units of their scale."""
-    rows = [_format(f) for f in (formats if formats is not None else FORMATS.values())]
-    head = (
-        f"{'format':7s} {'bits':>4s} {'s/e/m':>12s} {'largest':>10s} {'smallest>0':>11s} "
-        f"{'rel. step':>10s} {'digits':>6s}"
-    )
-    lines = [head, "-" * len(head)]
-    for f in rows:
-        lines.append(
-            f"{f.name:7s} {f.bits:4d} {f.layout:>12s} {f.max_value:10.4g} {f.min_normal:11.4g} "
-            f"{f.epsilon:10.3g} {f.decimal_digits:6.1f}"
-        )
-    return "\n".join(lines)
-
-
-def spacing(fmt: NumberFormat | str, x: Any) -> np.ndarray:
-    """Gap between ``|x|`` and the next larger value of ``fmt`` (like ``np.spacing``).
-
-    Floats: 2^(floor(log2|x|) - m) in the normal range, so the gap grows with |x| and the
-    *relative* gap stays about 2^-m; below the smallest normal it is the subnormal step.
-    Integers (scale 1) and binary: a constant gap of 1 (resp. 2), the *absolute* precision.
-    NaN beyond the format's largest value.
-    """
-    f = _format(fmt)
-    a = np.abs(np.asarray(x, dtype=np.float64))
-    if f.kind == "float":
-        with np.errstate(divide="ignore"):
-            exp = np.floor(np.log2(np.maximum(a, f.min_normal)))
-        gap = 2.0 ** (exp - f.mantissa_bits)
-    else:
-        gap = np.full_like(a, 1.0 if f.kind == "int" else 2.0)
-    return np.where(a > f.max_value, np.nan, gap)
-
-
-def cast_to_format(x: Any, fmt: NumberFormat | str) -> np.ndarray:
-    """``x`` rounded to the nearest fp16 / bf16 / fp32 value and back to float32 (round to
-    nearest even, what ``astype`` does); the error this adds is what casting a model costs.
-    Values beyond the format's range become +-inf (fp16 overflows above 65504)."""
-    f = _format(fmt)
-    dtypes = {"fp32": np.float32, "fp16": np.float16}
-    if f.name == "bf16":
-        import ml_dtypes  # ships with Keras and TensorFlow
-
-        dtypes["bf16"] = ml_dtypes.bfloat16
-    if f.name not in dtypes:
-        raise ValueError(
-            f"cast_to_format handles the floats fp32, fp16 and bf16; quantize to {f.name} "
-            "with fake_quantize(x, bits=...) instead"
-        )
-    with np.errstate(over="ignore"):
-        return np.asarray(x, dtype=np.float32).astype(dtypes[f.name]).astype(np.float32)
-
-
 # ============================================================================ affine quantization
-
-
-def int_range(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int, int]:
-    """[q_min, q_max] of a ``bits``-bit integer: [-2^(b-1), 2^(b-1) - 1] signed, [0, 2^b - 1]
-    unsigned. ``narrow`` drops the lowest code (-128 for int8), so the range is symmetric:
-    LiteRT stores weights as int8 in [-127, 127] with zero point 0 (its quantization spec)."""
-    bits = _int_arg(bits, "bits", 1)
-    if signed:
-        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    else:
-        lo, hi = 0, 2**bits - 1
-    if narrow:
-        lo += 1
-    if lo >= hi:
-        raise ValueError(f"bits={bits} with narrow={narrow} leaves fewer than 2 levels")
-    return lo, hi
-
-
-@dataclass(frozen=True)
-class QuantParams:
-    """Scale S and zero point Z of r = S (q - Z), Jacob et al. 2018 eq. 1.
-
-    Attributes:
-        scale: S, real units per integer step: a 0-d array (per tensor) or one per channel.
-        zero_point: Z, the integer that stands for the real 0 (same shape as ``scale``).
-        bits: integer width.
-        qmin, qmax: the integer range (see :func:`int_range`).
-        axis: the channel axis of per-channel parameters, None per tensor.
-    """
-
-    scale: np.ndarray
-    zero_point: np.ndarray
-    bits: int
-    qmin: int
-    qmax: int
-    axis: int | None = None
-
-    @property
-    def symmetric(self) -> bool:
-        """True when every zero point is 0 (then r = S q: no offset arithmetic in a GEMM)."""
-        return bool(np.all(self.zero_point == 0))
-
-    @property
-    def channels(self) -> int:
-        """Number of (scale, zero point) pairs: 1 per tensor."""
-        return int(np.size(self.scale))
-
-    @property
-    def int_dtype(self) -> np.dtype:
-        """The smallest NumPy integer type that holds [qmin, qmax] (int8 for 8 bits and less)."""
-        for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32):
-            info = np.iinfo(dtype)
-            if info.min <= self.qmin and self.qmax <= info.max:
-                return np.dtype(dtype)
-        return np.dtype(np.int64)
-
-    def broadcast(self, ndim: int) -> tuple[np.ndarray, np.ndarray]:
-        """``scale`` and ``zero_point`` shaped to broadcast against an ``ndim``-d tensor."""
-        if self.axis is None:
-            return self.scale, self.zero_point
-        shape = [1] * ndim
-        shape[self.axis] = -1
-        return self.scale.reshape(shape), self.zero_point.reshape(shape)
-
-
-def _round_half_away(v: np.ndarray) -> np.ndarray:
-    """Round to nearest, ties away from zero: C's ``round``, which LiteRT's kernels use
-    (NumPy's ``np.round`` sends ties to even)."""
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
-
-
-def choose_params(
-    x: Any,
-    bits: int = 8,
-    symmetric: bool = False,
-    axis: int | None = None,
-    signed: bool = True,
-    narrow: bool | None = None,
-) -> QuantParams:
-    """Scale and zero point for ``x`` from its range (min/max calibration).
-
-    Asymmetric (activations): the range [r_min, r_max] is first stretched to contain 0, then
-
-        S = (r_max - r_min) / (q_max - q_min),    Z = round(q_min - r_min / S),
-
-    so that the real 0 (zero padding, ReLU outputs) is an exact integer. Symmetric (weights):
-    Z = 0 and S = max|r| / q_max, with the narrow range [-127, 127] by default, as LiteRT does.
-
-    Args:
-        x: the real tensor (weights or a batch of activations).
-        bits: integer width.
-        symmetric: Z = 0 (see above).
-        axis: per-channel along this axis (Keras kernels: -1, the output channels); None for
-            one (S, Z) for the whole tensor.
-        signed: int range (default) or uint range.
-        narrow: drop the lowest code; default ``symmetric``.
-    """
-    bits = _int_arg(bits, "bits", 2 if (symmetric and narrow is not False) else 1)
-    a = np.asarray(x, dtype=np.float64)
-    if a.size == 0 or not np.all(np.isfinite(a)):
-        raise ValueError("x must be a non-empty tensor of finite numbers")
-    narrow = symmetric if narrow is None else narrow
-    qmin, qmax = int_range(bits, signed, narrow)
-    if axis is None:
-        reduce: tuple[int, ...] = tuple(range(a.ndim))
-    else:
-        if not isinstance(axis, int) or not -a.ndim <= axis < a.ndim:
-            raise ValueError(f"axis={axis!r} is not an axis of a {a.ndim}-d tensor")
-        axis = axis % a.ndim
-        reduce = tuple(i for i in range(a.ndim) if i != axis)
-    r_min = np.minimum(a.min(axis=reduce), 0.0)
-    r_max = np.maximum(a.max(axis=reduce), 0.0)
-    if symmetric:
-        if not signed:
-            raise ValueError("symmetric quantization needs signed integers (signed=True)")
-        scale = np.maximum(np.abs(r_min), np.abs(r_max)) / qmax
-        zero = np.zeros_like(scale, dtype=np.int64)
-    else:
-        scale = (r_max - r_min) / (qmax - qmin)
-        safe = np.where(scale > 0, scale, 1.0)
-        zero = np.clip(_round_half_away(qmin - r_min / safe), qmin, qmax).astype(np.int64)
-    scale = np.where(scale > 0, scale, 1.0)  # an all-zero channel: any scale stores it exactly
-    return QuantParams(np.asarray(scale), np.asarray(zero), bits, qmin, qmax, axis)
-
-
-def quantize(x: Any, params: QuantParams) -> np.ndarray:
-    """q = clip(round(r / S) + Z, q_min, q_max), as the smallest integer dtype that fits."""
-    a = np.asarray(x, dtype=np.float64)
-    scale, zero = params.broadcast(a.ndim)
-    q = np.clip(_round_half_away(a / scale) + zero, params.qmin, params.qmax)
-    return q.astype(params.int_dtype)
-
-
-def dequantize(q: Any, params: QuantParams) -> np.ndarray:
-    """r = S (q - Z) as float32: the real values the integers stand for."""
-    qa = np.asarray(q, dtype=np.int64)
-    scale, zero = params.broadcast(qa.ndim)
-    return (scale * (qa - zero)).astype(np.float32)
-
-
-def fake_quantize(
-    x: Any, bits: int = 8, symmetric: bool = True, axis: int | None = None
-) -> np.ndarray:
-    """``dequantize(quantize(x))`` with parameters chosen from ``x``: the float tensor a
-    quantized model really computes with (its rounding error included)."""
-    params = choose_params(x, bits, symmetric=symmetric, axis=axis)
-    return dequantize(quantize(x, params), params)
-
-
-def sqnr_db(x: Any, x_hat: Any) -> float:
-    """Signal-to-quantization-noise ratio, 10 log10(sum x^2 / sum (x - x_hat)^2), in dB.
-
-    Uniform rounding with step S adds noise of power S^2/12; every extra bit halves S, so
-    SQNR grows by 20 log10 2 = 6.02 dB per bit (the classic rule for uniform quantizers).
-    """
-    a = np.asarray(x, dtype=np.float64)
-    err = a - np.asarray(x_hat, dtype=np.float64)
-    noise = float(np.sum(err**2))
-    return math.inf if noise == 0 else 10 * math.log10(float(np.sum(a**2)) / noise)
-
-
-def channel_sqnr_db(x: Any, x_hat: Any, axis: int = -1) -> np.ndarray:
-    """:func:`sqnr_db` of each channel along ``axis``: a tensor-wide SQNR is dominated by its
-    largest channels and hides how badly a per-tensor scale treats the small ones."""
-    a = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
-    b = np.moveaxis(np.asarray(x_hat, dtype=np.float64), axis, -1)
-    a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
-    return np.array([sqnr_db(a[:, c], b[:, c]) for c in range(a.shape[1])])
-
-
-@dataclass(frozen=True)
-class QuantError:
-    """How far ``fake_quantize(x)`` is from ``x``.
-
-    Attributes:
-        bits: integer width.
-        per_channel: one scale per output channel (else one per tensor).
-        max_abs_error: worst absolute error (<= S/2 inside the range).
-        rmse: root-mean-square error.
-        sqnr_db: see :func:`sqnr_db`.
-        mean_scale: S averaged over channels.
-    """
-
-    bits: int
-    per_channel: bool
-    max_abs_error: float
-    rmse: float
-    sqnr_db: float
-    mean_scale: float
-
-
-def quantization_error(
-    x: Any, bits: int = 8, symmetric: bool = True, axis: int | None = None
-) -> QuantError:
-    """Error of quantizing ``x`` to ``bits`` (per tensor, or per channel along ``axis``)."""
-    a = np.asarray(x, dtype=np.float64)
-    params = choose_params(a, bits, symmetric=symmetric, axis=axis)
-    err = a - dequantize(quantize(a, params), params)
-    return QuantError(
-        bits=params.bits,
-        per_channel=axis is not None,
-        max_abs_error=float(np.max(np.abs(err))),
-        rmse=float(np.sqrt(np.mean(err**2))),
-        sqnr_db=sqnr_db(a, a - err),
-        mean_scale=float(np.mean(params.scale)),
-    )
 
 
 # ============================================================================ Keras: weight PTQ, QAT
@@ -499,7 +94,7 @@ def quantize_weights(model: Any, bits: int = 8, per_channel: bool = True) -> Any
     """
     import keras
 
-    bits = _int_arg(bits, "bits", 2)
+    bits = integer("bits", bits, 2)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     skipped = []
@@ -554,7 +149,7 @@ def _fake_quant_layer(base: type) -> type:
     class FakeQuant(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, weight_bits: int = 8, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.weight_bits = _int_arg(weight_bits, "weight_bits", 2)
+            self.weight_bits = integer("weight_bits", weight_bits, 2)
 
         @property
         def kernel(self) -> Any:  # Dense.call and BaseConv.call read self.kernel
@@ -587,7 +182,7 @@ def qat_model(model: Any, bits: int) -> Any:
     the trained weights. Compile and fine-tune it; :func:`strip_fake_quant` turns it back."""
     import keras
 
-    bits = _int_arg(bits, "bits", 2)
+    bits = integer("bits", bits, 2)
 
     def clone(layer: Any) -> Any:
         if type(layer) is keras.layers.Dense:
@@ -663,7 +258,7 @@ def _quiet_litert() -> Iterator[None]:
     """Silence the converter's stdout ('Saved artifact at ...'), its known stderr lines, its
     INFO log lines and Python warnings that concern TensorFlow's plumbing; other stderr lines
     (real errors) pass through."""
-    from ._env import NOISE, filtered_stderr
+    from .tfenv import NOISE, filtered_stderr
 
     loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
     levels = [logger.level for logger in loggers]
@@ -784,7 +379,7 @@ class LiteRTModel:
         if bytes(model_content[4:8]) != _TFLITE_IDENTIFIER:
             raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
         self.model_content = bytes(model_content)
-        self.num_threads = _int_arg(num_threads, "num_threads", 1)
+        self.num_threads = integer("num_threads", num_threads, 1)
         self._interpreters: dict[int, Any] = {}
         details = self._interpreter(1).get_input_details()
         if len(details) != 1:
@@ -816,7 +411,7 @@ class LiteRTModel:
         if np.issubdtype(self.input_dtype, np.integer):
             scale, zero = detail["quantization"]
             info = np.iinfo(self.input_dtype)
-            q = _round_half_away(np.asarray(x, np.float64) / scale) + zero
+            q = round_half_away(np.asarray(x, np.float64) / scale) + zero
             return np.clip(q, info.min, info.max).astype(self.input_dtype)
         return np.asarray(x, dtype=self.input_dtype)
 
@@ -840,7 +435,7 @@ class LiteRTModel:
             raise ValueError(
                 f"x has samples of shape {x.shape[1:]}; the model takes {self.input_shape}"
             )
-        batch_size = _int_arg(batch_size, "batch_size", 1)
+        batch_size = integer("batch_size", batch_size, 1)
         outs = [self._run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs)
 
@@ -899,7 +494,7 @@ def compare_latency(
 
     if not lite_models:
         raise ValueError("compare_latency: lite_models is empty; pass {'name': LiteRTModel}")
-    rounds = _int_arg(rounds, "rounds", 1)
+    rounds = integer("rounds", rounds, 1)
     samples: dict[str, list[np.ndarray]] = {name: [] for name in lite_models}
     for name, lite in lite_models.items():
         if not isinstance(lite, LiteRTModel):
@@ -977,141 +572,6 @@ def tflite_anatomy(model_content: bytes) -> TfliteAnatomy:
     return TfliteAnatomy(len(model_content), constant, quant, tensors, ops)
 
 
-def int8_instructions(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str] | None:
-    """The CPU's int8 dot-product instructions, from Linux's ``/proc/cpuinfo`` flags.
-
-    Fast int8 inference on a CPU needs an instruction that multiplies 8-bit integers and
-    accumulates in 32 bits: x86 ``avx512_vnni`` / ``avx_vnni`` (Intel Cascade Lake, Alder
-    Lake; AMD Zen 4) and ``amx_int8`` (Sapphire Rapids); Arm ``asimddp`` (SDOT, Cortex-A55/A75
-    onwards, Apple M1) and ``i8mm`` (SMMLA, Armv8.6). Without one, int8 GEMMs use widening 16-bit
-    multiplies and are not faster than fp32 FMAs. Returns the flags found (possibly
-    empty), or None where the file cannot be read (not Linux).
-    """
-    wanted = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "asimddp", "i8mm")
-    try:
-        text = Path(cpuinfo).read_text(errors="replace")
-    except OSError:
-        return None
-    flags = set()
-    for line in text.splitlines():
-        if re.match(r"^(flags|Features)\s*:", line):
-            flags.update(line.split(":", 1)[1].split())
-    return [f for f in wanted if f in flags]
-
-
 # ============================================================================ energy per operation
 
 
-@dataclass(frozen=True)
-class OpEnergy:
-    """Energy of one operation in a 45 nm process at 0.9 V.
-
-    Attributes:
-        operation: 'add', 'mult' or 'read'.
-        kind: 'int' or 'float' for arithmetic; 'SRAM 8 KB', 'DRAM', ... for reads.
-        bits: operand width.
-        picojoules: energy in pJ (1e-12 J).
-    """
-
-    operation: str
-    kind: str
-    bits: int
-    picojoules: float
-
-    @property
-    def label(self) -> str:
-        """'8-bit int add', '32-bit DRAM read', ..."""
-        return f"{self.bits}-bit {self.kind} {self.operation}"
-
-
-#: Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC 2014, Fig. 1.1.9
-#: (45 nm, 0.9 V), as Dally tabulates it ('High-Performance Hardware for Machine Learning',
-#: 2015-2017 talks; Cadence ENN Summit, 1 Feb 2017, the source seed 004 cites) and Han et al.
-#: (Deep Compression, ICLR 2016, Table 1). Horowitz gives cache reads per 64-bit word
-#: (8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ) and DRAM as 1.3-2.6 nJ per 64 bits; the 32-bit
-#: rows below are half of that, as Dally's table does for the 8 KB SRAM (5 pJ) and DRAM (640 pJ).
-ENERGY_45NM: tuple[OpEnergy, ...] = (
-    OpEnergy("add", "int", 8, 0.03),
-    OpEnergy("add", "int", 32, 0.1),
-    OpEnergy("add", "float", 16, 0.4),
-    OpEnergy("add", "float", 32, 0.9),
-    OpEnergy("mult", "int", 8, 0.2),
-    OpEnergy("mult", "int", 32, 3.1),
-    OpEnergy("mult", "float", 16, 1.1),
-    OpEnergy("mult", "float", 32, 3.7),
-    OpEnergy("read", "SRAM 8 KB", 32, 5.0),
-    OpEnergy("read", "SRAM 32 KB", 32, 10.0),
-    OpEnergy("read", "SRAM 1 MB", 32, 50.0),
-    OpEnergy("read", "DRAM", 32, 640.0),
-)
-
-
-def op_energy_pj(operation: str, kind: str, bits: int) -> float:
-    """Energy in pJ of one operation of :data:`ENERGY_45NM`, e.g. ``op_energy_pj('mult', 'int', 8)``."""
-    for row in ENERGY_45NM:
-        if (row.operation, row.kind, row.bits) == (operation, kind, bits):
-            return row.picojoules
-    have = "; ".join(f"{r.operation!r}, {r.kind!r}, {r.bits}" for r in ENERGY_45NM)
-    raise ValueError(f"no energy for ({operation!r}, {kind!r}, {bits}); the table has: {have}")
-
-
-#: How each format does one multiply-accumulate: (multiply, accumulate) rows of the table.
-#: Integer MACs accumulate in 32 bits (an int8 x int8 product needs 16 bits, a sum of many
-#: more), as int8 hardware does (TPU v1, VNNI, SDOT); fp16 accumulates in fp16 here.
-_MAC = {
-    "fp32": (("mult", "float", 32), ("add", "float", 32)),
-    "fp16": (("mult", "float", 16), ("add", "float", 16)),
-    "int32": (("mult", "int", 32), ("add", "int", 32)),
-    "int8": (("mult", "int", 8), ("add", "int", 32)),
-}
-
-
-def mac_energy_pj(fmt: str) -> float:
-    """Energy of one multiply-accumulate in pJ: multiply + accumulate of :data:`ENERGY_45NM`
-    (fp32 3.7 + 0.9 = 4.6 pJ; int8 0.2 + 0.1 = 0.3 pJ with a 32-bit accumulator)."""
-    if fmt not in _MAC:
-        raise ValueError(f"fmt={fmt!r} is not one of {', '.join(map(repr, _MAC))}")
-    return sum(op_energy_pj(*op) for op in _MAC[fmt])
-
-
-@dataclass(frozen=True)
-class EnergyEstimate:
-    """Energy of one inference in joules, split into arithmetic and weight fetches."""
-
-    compute_joules: float
-    weight_read_joules: float
-
-    @property
-    def joules(self) -> float:
-        """Total: compute + weight reads."""
-        return self.compute_joules + self.weight_read_joules
-
-    @property
-    def memory_share(self) -> float:
-        """Fraction of the total spent reading weights."""
-        return self.weight_read_joules / self.joules if self.joules else 0.0
-
-
-def inference_energy(
-    macs: int, weights: int, fmt: str = "fp32", memory: str = "DRAM", batch_size: int = 1
-) -> EnergyEstimate:
-    """Energy per sample of a forward pass: ``macs`` MACs at :func:`mac_energy_pj` plus every
-    one of ``weights`` weights read once per batch from ``memory`` (a read row of
-    :data:`ENERGY_45NM`), scaled to the format's bits (an int8 weight costs a quarter of a
-    32-bit read: energy follows the bits moved).
-
-    A lower bound: activations, instruction fetch and control are not counted (Horowitz: on
-    a CPU they cost far more than the arithmetic), and the 45 nm numbers are about halved on
-    a 7 nm chip. What it shows is the *ratio*: one DRAM read costs as much as ~140 fp32 MACs.
-    """
-    macs = _int_arg(macs, "macs", 0)
-    weights = _int_arg(weights, "weights", 0)
-    batch_size = _int_arg(batch_size, "batch_size", 1)
-    bits = {"fp32": 32, "fp16": 16, "int32": 32, "int8": 8}
-    if fmt not in bits:
-        raise ValueError(f"fmt={fmt!r} is not one of {', '.join(map(repr, bits))}")
-    read_pj = op_energy_pj("read", memory, 32) * bits[fmt] / 32
-    return EnergyEstimate(
-        compute_joules=macs * mac_energy_pj(fmt) * 1e-12,
-        weight_read_joules=weights * read_pj * 1e-12 / batch_size,
-    )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .hardware import _positive
+from .validators import positive_number
 
 if TYPE_CHECKING:
     from .hardware import Device
@@ -44,7 +44,7 @@ def _same_shape(result: np.ndarray, like: np.ndarray) -> Any:
 
 def ridge_point(peak_flop_per_s: float, bandwidth_bytes_per_s: float) -> float:
     """Intensity where the two roofs meet: peak / bandwidth, in FLOP per byte."""
-    return _positive("peak_flop_per_s", peak_flop_per_s) / _positive(
+    return positive_number("peak_flop_per_s", peak_flop_per_s) / positive_number(
         "bandwidth_bytes_per_s", bandwidth_bytes_per_s
     )
 
@@ -59,8 +59,8 @@ def attainable_flop_per_s(
     ``intensity_flop_per_byte`` may be a number (returns a float) or an array
     (returns an array of the same shape); ``inf`` intensity gives the peak.
     """
-    peak = _positive("peak_flop_per_s", peak_flop_per_s)
-    bandwidth = _positive("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
+    peak = positive_number("peak_flop_per_s", peak_flop_per_s)
+    bandwidth = positive_number("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
     intensity = _intensity(intensity_flop_per_byte)
     return _same_shape(np.minimum(peak, intensity * bandwidth), intensity)
 
@@ -88,12 +88,12 @@ class Roof:
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "peak_flop_per_s", _positive("peak_flop_per_s", self.peak_flop_per_s)
+            self, "peak_flop_per_s", positive_number("peak_flop_per_s", self.peak_flop_per_s)
         )
         object.__setattr__(
             self,
             "bandwidth_bytes_per_s",
-            _positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s),
+            positive_number("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s),
         )
 
     @property

@@ -36,12 +36,13 @@ from . import plots
 from .hardware import (
     STREAM_ARRAYS,
     BandwidthProbe,
-    GemmProbe,
+    TimedFlops,
     measure_bandwidth,
     measure_peak_flops,
 )
 from .roofline import Roof
-from .timing import LatencyStats, _check_count, measure_latency, resolve_device
+from .timing import LatencyStats, measure_latency, resolve_device
+from .validators import integer
 
 if TYPE_CHECKING:
     from .hardware import Device
@@ -252,7 +253,7 @@ class MachineRoof:
     """
 
     roof: Roof
-    gemm: Mapping[str, GemmProbe]
+    gemm: Mapping[str, TimedFlops]
     bandwidth: BandwidthProbe
     rounds: int
     others_cpu_percent: float
@@ -302,8 +303,8 @@ def measure_machine_roof(
     """
     import psutil
 
-    min_rounds = _check_count("min_rounds", min_rounds, 1)
-    max_rounds = _check_count("max_rounds", max_rounds, min_rounds)
+    min_rounds = integer("min_rounds", min_rounds, 1)
+    max_rounds = integer("max_rounds", max_rounds, min_rounds)
     if not 0 < agree_within < 1:
         raise ValueError(
             f"agree_within must be a fraction in (0, 1), e.g. 0.10; got {agree_within}"
@@ -311,7 +312,7 @@ def measure_machine_roof(
     me = psutil.Process()
     me.cpu_percent(None)
     psutil.cpu_percent(None)
-    best: dict[str, GemmProbe] = {}
+    best: dict[str, TimedFlops] = {}
     rounds = 0
     while rounds < max_rounds:
         order = ("tensorflow", "numpy") if rounds % 2 == 0 else ("numpy", "tensorflow")
@@ -454,10 +455,10 @@ def measure_layer_flop_per_s(
 
     from .profiler import profile
 
-    batch_size = _check_count("batch_size", batch_size, 1)
-    repeats = _check_count("repeats", repeats, 1)
-    warmup = _check_count("warmup", warmup, 0)
-    min_flops = _check_count("min_flops", min_flops, 0)
+    batch_size = integer("batch_size", batch_size, 1)
+    repeats = integer("repeats", repeats, 1)
+    warmup = integer("warmup", warmup, 0)
+    min_flops = integer("min_flops", min_flops, 0)
     placement = resolve_device(device)
     prof = profile(model, batch_size=batch_size, bits=32)
     rows = [r for r in prof.layers if r.macs > 0 and r.flops >= min_flops]

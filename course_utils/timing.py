@@ -27,11 +27,13 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .units import ms
 
 CPU = "/CPU:0"
 METHODS = ("function", "predict_on_batch", "predict", "eager")
@@ -68,24 +70,6 @@ class Timer:
         if exc_type is None and self.sync is not None:
             self.sync()
         self.seconds = time.perf_counter() - self._start
-
-
-def ms(seconds: float) -> str:
-    """Format a duration in seconds as milliseconds with 3 significant digits.
-
-    >>> ms(0.0123), ms(0.1104), ms(2.5e-5)
-    ('12.3 ms', '110 ms', '0.025 ms')
-    """
-    value = float(seconds) * 1e3
-    if not math.isfinite(value):
-        return f"{value} ms"
-    if abs(value) >= 100:
-        return f"{value:.0f} ms"
-    if abs(value) >= 10:
-        return f"{value:.1f} ms"
-    if abs(value) >= 1:
-        return f"{value:.2f} ms"
-    return f"{value:.3g} ms"
 
 
 @dataclass(eq=False)
@@ -189,7 +173,7 @@ def materialize(result: Any) -> Any:
     return result
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
+def integer(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
@@ -214,8 +198,8 @@ def measure_latency(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    warmup = _check_count("warmup", warmup, 0)
-    repeats = _check_count("repeats", repeats, 1)
+    warmup = integer("warmup", warmup, 0)
+    repeats = integer("repeats", repeats, 1)
     for _ in range(warmup):
         materialize(fn(*args, **kwargs))
     steps: Iterable[int] = range(repeats)
@@ -248,7 +232,8 @@ def _gpu_help(what: str) -> str:
     )
 
 
-def _gpus() -> list[Any]:
+def gpus() -> list[Any]:
+    """The GPUs TensorFlow sees (``tf.config.list_physical_devices('GPU')``); empty on a CPU-only machine."""
     import tensorflow as tf
 
     return tf.config.list_physical_devices("GPU")
@@ -256,7 +241,7 @@ def _gpus() -> list[Any]:
 
 def gpu_available() -> bool:
     """True if TensorFlow sees at least one GPU."""
-    return bool(_gpus())
+    return bool(gpus())
 
 
 _DEVICE = re.compile(r"^/?(?:device:)?(cpu|gpu)(?::(\d+))?$")
@@ -285,7 +270,7 @@ def device_name(device: str) -> str:
         if index != 0:
             raise ValueError(f"device={device!r}: TensorFlow exposes one CPU device, '/CPU:0'")
         return CPU
-    found = len(_gpus())
+    found = len(gpus())
     if index >= found:
         raise GPUUnavailableError(_gpu_help(f"device={device!r} asks for GPU {index}"))
     return f"/GPU:{index}"
@@ -302,29 +287,6 @@ def resolve_device(device: str = "cpu", fallback: bool = False) -> str:
         return CPU
 
 
-def describe_device(device: str = "cpu") -> str:
-    """Human-readable name of a device, e.g. ``'CPU: AMD EPYC (2 cores)'``.
-
-    GPUs are named from ``tf.config.experimental.get_device_details`` with their
-    CUDA compute capability where TensorFlow reports it.
-    """
-    name = device_name(device)
-    if name == CPU:
-        from .hardware import cpu_model, physical_cores
-
-        cores = physical_cores()
-        return f"CPU: {cpu_model()} ({cores} core{'s' if cores != 1 else ''})"
-    import tensorflow as tf
-
-    gpu = _gpus()[int(name.rsplit(":", 1)[1])]
-    details = tf.config.experimental.get_device_details(gpu)
-    text = f"GPU: {details.get('device_name', gpu.name)}"
-    capability = details.get("compute_capability")
-    if capability:
-        text += f" (compute capability {'.'.join(str(part) for part in capability)})"
-    return text
-
-
 # --------------------------------------------------------------------------- models
 
 
@@ -332,7 +294,9 @@ def compiled_predict(model: Any, device: str = "cpu") -> Callable[[Any], Any]:
     """A fast forward pass: ``model(x, training=False)`` as one ``tf.function`` on ``device``.
 
     ``reduce_retracing=True`` lets one traced graph serve every batch size (the
-    batch dimension becomes ``None`` after the second shape seen). This is the
+    batch dimension becomes ``None`` after the second shape seen). XLA is off
+    (``jit_compile=False``) on every device, so CPU and GPU run the same kind of
+    graph: op by op, one kernel launch each. This is the
     path :func:`measure_model_latency` times by default; see NOTES-stack:
     MobileNet batch 1 on 2 CPU cores, 15.6 ms versus 110 ms eager.
     """
@@ -342,7 +306,7 @@ def compiled_predict(model: Any, device: str = "cpu") -> Callable[[Any], Any]:
         raise TypeError(f"model must be a callable Keras model, got {type(model).__name__}")
     placement = resolve_device(device)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=False)
     def forward(x: Any) -> Any:
         with tf.device(placement):
             return model(x, training=False)
@@ -439,10 +403,11 @@ def measure_model_latency(
 
     Returns seconds per call (the whole batch) as :class:`LatencyStats`.
     """
-    batch_size = _check_count("batch_size", batch_size, 1)
+    batch_size = integer("batch_size", batch_size, 1)
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     placement = resolve_device(device)
+    check_weights_on(model, placement)
     shape = _input_shape(model, input_shape)
     x = _random_input(batch_size, shape, placement)
     run = _forward(model, method, placement)
@@ -477,12 +442,13 @@ def measure_throughput(
     latency at the same time: the trade-off of seed 004 ('batch vs latency').
     One compiled function serves all batch sizes.
     """
-    sizes = [_check_count("batch_sizes entries", b, 1) for b in batch_sizes]
+    sizes = [integer("batch_sizes entries", b, 1) for b in batch_sizes]
     if not sizes:
         raise ValueError("batch_sizes is empty; pass e.g. [1, 8, 32]")
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     placement = resolve_device(device)
+    check_weights_on(model, placement)
     shape = _input_shape(model, input_shape)
     run = _forward(model, method, placement)
     points = []
@@ -491,3 +457,235 @@ def measure_throughput(
         stats = measure_latency(run, x, warmup=warmup, repeats=repeats, progress=progress)
         points.append(ThroughputPoint(batch_size, stats, batch_size / stats.median))
     return points
+
+
+# --------------------------------------------------------------------------- device policy
+
+
+def on_device(device: str = "cpu", fallback: bool = False) -> Any:
+    """``with on_device('cpu'):`` build a model AND time it there: one device for weights and work.
+
+    Keras creates a model's variables on the device in scope when it is built. A model
+    built outside any scope on a GPU machine keeps its weights on the GPU; timed on the
+    CPU, every call would first copy them over (about 100 MB for ResNet-50). Building and
+    timing inside the same ``on_device`` scope keeps the weights where the work runs.
+    Returns ``tf.device(...)`` for the resolved device (see :func:`resolve_device`).
+    """
+    import tensorflow as tf
+
+    return tf.device(resolve_device(device, fallback=fallback))
+
+
+def weights_device(model: Any) -> str | None:
+    """The device that holds ``model``'s first weight, e.g. ``'/CPU:0'``; None without weights."""
+    weights = getattr(model, "weights", None) or []
+    if not weights:
+        return None
+    variable = getattr(weights[0], "value", weights[0])
+    full = str(getattr(variable, "device", "") or "")
+    match = re.search(r"device:(CPU|GPU):(\d+)", full, re.IGNORECASE)
+    return f"/{match.group(1).upper()}:{match.group(2)}" if match else None
+
+
+def check_weights_on(model: Any, placement: str) -> None:
+    """Raise ValueError when ``model``'s weights live on another device than ``placement``."""
+    held = weights_device(model)
+    if held is not None and held != placement:
+        raise ValueError(
+            f"model '{getattr(model, 'name', '?')}' keeps its weights on {held}, but timing runs "
+            f"on {placement}: every call would copy the weights first. Build the model inside "
+            f"`with timing.on_device({placement!r}):` and time it there."
+        )
+
+
+# --------------------------------------------------------------------------- timed FLOPs
+
+
+@dataclass(frozen=True)
+class TimedFlops:
+    """Work of known size, timed: the one record every achieved FLOP/s in the course comes from.
+
+    The rule (notebooks 01, 04, 05 and 08 alike): **achieved FLOP/s = FLOP / median
+    seconds per call**, where a call is the work alone, compiled, its result
+    materialised. A machine's *peak* is the best call (:attr:`best_flop_per_s`): what
+    the hardware can do when nothing disturbs it.
+
+    Attributes:
+        name: what was timed ('gemm n=2048', a layer's name, ...).
+        flop: FLOP per call (a multiply-add counts 2).
+        latency: the timed calls, in seconds.
+        bytes_moved: bytes to and from memory per call (weights + inputs + outputs), if known.
+        kind: the layer's class ('Conv2D'), 'GEMM', ...
+        device: where it ran ('/CPU:0', '/GPU:0').
+    """
+
+    name: str
+    flop: float
+    latency: LatencyStats
+    bytes_moved: float | None = None
+    kind: str = ""
+    device: str = CPU
+
+    @property
+    def seconds(self) -> float:
+        """Median seconds per call."""
+        return self.latency.median
+
+    @property
+    def flop_per_s(self) -> float:
+        """Achieved FLOP/s: flop / median seconds (the course's one rule)."""
+        return self.flop / self.latency.median
+
+    @property
+    def best_flop_per_s(self) -> float:
+        """FLOP/s of the fastest call: the peak the hardware reaches undisturbed."""
+        return self.flop / self.latency.min
+
+    @property
+    def intensity_flop_per_byte(self) -> float:
+        """Arithmetic intensity flop / bytes_moved (roofline x axis); nan if bytes unknown."""
+        if not self.bytes_moved:
+            return math.nan
+        return self.flop / self.bytes_moved
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.flop / self.seconds / 1e9:.2f} GFLOP/s ({self.latency})"
+
+
+def time_layers(
+    model: Any,
+    batch_size: int = 1,
+    device: str = "cpu",
+    kinds: Sequence[str] | None = None,
+    min_flop: float = 0,
+    warmup: int = 3,
+    repeats: int = 10,
+    progress: bool = False,
+) -> list[TimedFlops]:
+    """Time each weight layer of ``model`` alone: FLOP from the profiler, median seconds per call.
+
+    Every top-level layer with multiply-accumulates (optionally only of the Keras classes
+    ``kinds``, and with at least ``min_flop`` FLOP) is wrapped in its own compiled
+    ``tf.function`` (no XLA) and called on a random float32 batch of its input shape made
+    beforehand on ``device``; fetching one element of the output waits for the whole layer.
+    Each result is a :class:`TimedFlops` whose ``flop_per_s`` follows the course's one rule.
+
+    Two things a layer timed alone does not share with the whole model: a fixed cost per
+    call (entering the compiled function; see :func:`call_overhead`) that dominates tiny
+    layers, and caches kept warm by the previous layer. So the layer times do not add up
+    to the model's latency. Layers inside nested models are skipped.
+    """
+    import tensorflow as tf
+
+    from .profiler import profile
+
+    batch_size = integer("batch_size", batch_size, 1)
+    placement = resolve_device(device)
+    check_weights_on(model, placement)
+    rows = [
+        r
+        for r in profile(model, batch_size=batch_size).layers
+        if r.macs > 0 and r.flops >= min_flop and (kinds is None or r.kind in kinds)
+    ]
+    top_level = {layer.name: layer for layer in model.layers}
+    rows = [r for r in rows if r.name in top_level]
+    if not rows:
+        raise ValueError(f"time_layers: model '{model.name}' has no top-level layer to time here")
+    steps: Iterable[Any] = rows
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(rows, desc=f"{model.name} layers", unit="layer", leave=False)
+    results = []
+    for row in steps:
+        layer = top_level[row.name]
+        with tf.device(placement):
+            x = tf.random.stateless_uniform(
+                (batch_size, *tuple(layer.input.shape)[1:]), seed=(1, 2), dtype=tf.float32
+            )
+
+        @tf.function(jit_compile=False)
+        def call(x: Any, layer: Any = layer) -> Any:
+            with tf.device(placement):
+                return tf.reshape(layer(x), [-1])[0]
+
+        stats = measure_latency(call, x, warmup=warmup, repeats=repeats)
+        moved = row.weight_bytes + row.activation_bytes + row.output_bytes
+        results.append(TimedFlops(row.name, row.flops, stats, moved, row.kind, placement))
+    return results
+
+
+def call_overhead(device: str = "cpu", repeats: int = 50) -> LatencyStats:
+    """Seconds to call a compiled ``tf.function`` that does almost nothing (adds 1 to one number).
+
+    The fixed cost of every compiled call on ``device``: compare it with a small layer's time
+    from :func:`time_layers` to see how much of that time is work.
+    """
+    import tensorflow as tf
+
+    placement = resolve_device(device)
+    with tf.device(placement):
+        one = tf.zeros((1,), dtype=tf.float32)
+
+    @tf.function(jit_compile=False)
+    def empty(v: Any) -> Any:
+        with tf.device(placement):
+            return v + 1.0
+
+    return measure_latency(empty, one, warmup=3, repeats=repeats)
+
+
+# --------------------------------------------------------------------------- fair comparisons
+
+
+def model_call(model: Any, batch_size: int = 1, device: str = "cpu") -> Callable[[], Any]:
+    """A zero-argument call of ``model`` on one random batch, compiled, for :func:`compare_latency`."""
+    placement = resolve_device(device)
+    check_weights_on(model, placement)
+    x = _random_input(integer("batch_size", batch_size, 1), _input_shape(model, None), placement)
+    forward = compiled_predict(model, placement)
+    return lambda: forward(x)
+
+
+def compare_latency(
+    calls: Mapping[str, Callable[[], Any]],
+    rounds: int = 5,
+    repeats: int | Mapping[str, int] = 10,
+    warmup: int = 3,
+    progress: bool = False,
+) -> dict[str, LatencyStats]:
+    """Latency of several calls measured in alternating rounds, so they share the machine's load.
+
+    On a machine that also runs other work the load changes from second to second: timing
+    A now and B later compares the load, not A and B. Here each call first gets ``warmup``
+    untimed runs; then, in each of ``rounds`` rounds, every call is timed ``repeats`` times
+    (a number, or one per name) with :func:`measure_latency`. ``calls`` maps a name to a
+    zero-argument callable, e.g. :func:`model_call` of a Keras model or a LiteRT model's
+    ``predict`` bound to one input. Returns ``{name: LatencyStats}`` in seconds per call.
+    """
+    if not calls:
+        raise ValueError("compare_latency: calls is empty; pass {'name': zero-argument callable}")
+    rounds = integer("rounds", rounds, 1)
+    warmup = integer("warmup", warmup, 0)
+    if isinstance(repeats, Mapping):
+        missing = [name for name in calls if name not in repeats]
+        if missing:
+            raise ValueError(f"compare_latency: repeats has no entry for {missing}")
+        counts = {name: integer(f"repeats[{name!r}]", repeats[name], 1) for name in calls}
+    else:
+        counts = dict.fromkeys(calls, integer("repeats", repeats, 1))
+    for name, fn in calls.items():
+        if not callable(fn):
+            raise TypeError(f"calls[{name!r}] must be a zero-argument callable")
+        for _ in range(warmup):
+            materialize(fn())
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in calls}
+    steps: Iterable[int] = range(rounds)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="timing rounds", unit="round", leave=False)
+    for _ in steps:
+        for name, fn in calls.items():
+            samples[name].append(measure_latency(fn, warmup=0, repeats=counts[name]).samples_seconds)
+    return {name: LatencyStats(np.concatenate(parts)) for name, parts in samples.items()}

@@ -304,7 +304,7 @@ def test_gemm_probe_bad_arguments():
 
 
 def test_tensorflow_gemm_reaches_90_percent_of_numpy():
-    """With oneDNN on (course_utils._env), TF's GEMM runs near OpenBLAS speed.
+    """With oneDNN on (course_utils.tfenv), TF's GEMM runs near OpenBLAS speed.
 
     NOTES-stack: 179 vs 186 GFLOP/s at n=4096 on 2 cores (96 %); with oneDNN off
     TF reached only 90 (48 %). Best-of-N over alternating rounds, so a burst of

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import _env, notebook, plots, versions
+from course_utils import tfenv, notebook, plots, versions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_tf_knobs_are_set_before_tensorflow():
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
-    if "TF_ENABLE_ONEDNN_OPTS" in _env.DEFAULTS:
+    if "TF_ENABLE_ONEDNN_OPTS" in tfenv.DEFAULTS:
         assert os.environ["TF_ENABLE_ONEDNN_OPTS"] in ("0", "1")
 
 
@@ -26,7 +26,7 @@ def test_user_value_wins_and_late_import_warns():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "0"
     code = "import tensorflow\nimport course_utils"
-    env = {k: v for k, v in os.environ.items() if k not in _env.DEFAULTS}
+    env = {k: v for k, v in os.environ.items() if k not in tfenv.DEFAULTS}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "Import course_utils first" in out.stderr
 
@@ -69,12 +69,12 @@ def test_si_format():
 
 
 def test_tensorflow_import_is_quiet_but_real_errors_pass():
-    code = "from course_utils._env import import_tensorflow; tf = import_tensorflow(); print(tf.__version__)"
+    code = "from course_utils.tfenv import import_tensorflow; tf = import_tensorflow(); print(tf.__version__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "absl::InitializeLog" not in out.stderr and "oneDNN custom operations" not in out.stderr
     code = (
-        "import os\nfrom course_utils._env import filtered_stderr\n"
+        "import os\nfrom course_utils.tfenv import filtered_stderr\n"
         "with filtered_stderr():\n"
         "    os.write(2, b'oneDNN custom operations are on\\nreal problem here\\n')\n"
     )
