@@ -146,7 +146,7 @@ register(
     run=_run_profile,
 )
 
-from . import bench as _bench  # noqa: E402  (notebook 04's benchmark; does not load TensorFlow)
+from .labs import cpu_vs_gpu as _bench  # noqa: E402  (notebook 04's benchmark; does not load TensorFlow)
 
 register("bench", help=_bench.HELP, configure=_bench.configure, run=_bench.run)
 

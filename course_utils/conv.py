@@ -31,6 +31,8 @@ from typing import Literal
 
 import numpy as np
 
+from .validators import positive_int
+
 Padding = int | Literal["valid", "same"]
 
 # ------------------------------------------------------------------ the slides' examples
@@ -66,14 +68,6 @@ SEED_POOL_INPUT_AVG = np.array(
 # ------------------------------------------------------------------ argument checks
 
 
-def positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 def _kernel_dims(f_dim: int | tuple[int, int]) -> tuple[int, int]:
     if isinstance(f_dim, tuple):
         if len(f_dim) != 2:
@@ -83,7 +77,7 @@ def _kernel_dims(f_dim: int | tuple[int, int]) -> tuple[int, int]:
     return k, k
 
 
-def _check_padding(padding: object) -> Padding:
+def check_padding(padding: object) -> Padding:
     if isinstance(padding, str):
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be an int >= 0, 'valid' or 'same'; got {padding!r}")
@@ -119,7 +113,7 @@ def padding_amounts(
     n = positive_int("n", n)
     stride = positive_int("stride", stride)
     k_eff = effective_kernel_size(f_dim, dilation)
-    padding = _check_padding(padding)
+    padding = check_padding(padding)
     if padding == "valid":
         return 0, 0
     if padding == "same":
@@ -157,7 +151,7 @@ def conv_output_size(
 # ------------------------------------------------------------------ convolution
 
 
-def _as_image(x: object, name: str = "x") -> tuple[np.ndarray, bool]:
+def as_image(x: object, name: str = "x") -> tuple[np.ndarray, bool]:
     """``x`` as (H, W, C) and whether it came in without a channel axis."""
     arr = np.asarray(x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
@@ -172,7 +166,7 @@ def _as_image(x: object, name: str = "x") -> tuple[np.ndarray, bool]:
     )
 
 
-def _as_kernel(kernel: object, in_ch: int) -> tuple[np.ndarray, bool]:
+def as_kernel(kernel: object, in_ch: int) -> tuple[np.ndarray, bool]:
     """``kernel`` as (kh, kw, in_ch, out_ch) and whether it came in 2-D."""
     k = np.asarray(kernel)
     if k.dtype == object or not np.issubdtype(k.dtype, np.number):
@@ -199,8 +193,8 @@ def _prepare(
     x: object, kernel: object, stride: int, padding: Padding, dilation: int, bias: object
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int], bool]:
     """Shared checks of conv2d / conv2d_im2col: padded x, 4-D kernel, bias, output size."""
-    x3, x_flat = _as_image(x)
-    k4, k_flat = _as_kernel(kernel, x3.shape[2])
+    x3, x_flat = as_image(x)
+    k4, k_flat = as_kernel(kernel, x3.shape[2])
     stride = positive_int("stride", stride)
     dilation = positive_int("dilation", dilation)
     dtype = np.result_type(x3.dtype, k4.dtype, np.float32)
@@ -308,7 +302,7 @@ def im2col(
     copy per kernel offset ``(u, v)``.
     """
     kh, kw = _kernel_dims(f_dim)
-    x3, _ = _as_image(x)
+    x3, _ = as_image(x)
     stride = positive_int("stride", stride)
     dilation = positive_int("dilation", dilation)
     out_h = conv_output_size(x3.shape[0], kh, stride, padding, dilation)
@@ -392,7 +386,7 @@ def pool2d(
     Returns the pooled array, same number of axes as ``x``; the average is
     float64 (float32 for float32 input), the max keeps ``x``'s dtype.
     """
-    x3, flat = _as_image(x)
+    x3, flat = as_image(x)
     pool_size = positive_int("pool_size", pool_size)
     stride = pool_size if stride is None else positive_int("stride", stride)
     if op not in ("max", "avg"):
@@ -421,57 +415,3 @@ def avg_pool2d(x: object, pool_size: int = 2, stride: int | None = None) -> np.n
 # ------------------------------------------------------------------ the Keras reference
 
 
-def keras_conv2d(
-    x: object,
-    kernel: object,
-    stride: int = 1,
-    padding: Literal["valid", "same"] = "valid",
-    dilation: int = 1,
-    bias: object = None,
-) -> np.ndarray:
-    """Run one image through ``keras.layers.Conv2D`` with the given fixed weights.
-
-    The reference the hand-written functions are checked against: same
-    arguments and result layout as :func:`conv2d` (``padding`` only 'valid' or
-    'same', as Keras has no integer padding), computed by TensorFlow in float32.
-    Keras refuses ``stride > 1`` together with ``dilation > 1``.
-    """
-    import keras
-
-    x3, x_flat = _as_image(x)
-    k4, k_flat = _as_kernel(kernel, x3.shape[2])
-    if _check_padding(padding) not in ("valid", "same"):
-        raise ValueError(f"Keras pads only 'valid' or 'same'; got padding={padding!r}")
-    layer = keras.layers.Conv2D(
-        k4.shape[3],
-        k4.shape[:2],
-        strides=positive_int("stride", stride),
-        padding=padding,
-        dilation_rate=positive_int("dilation", dilation),
-        use_bias=bias is not None,
-    )
-    layer.build((None, *x3.shape))
-    weights = [k4.astype(np.float32)]
-    if bias is not None:
-        weights.append(np.asarray(bias, np.float32).reshape(-1))
-    layer.set_weights(weights)
-    y = np.asarray(layer(x3[None].astype(np.float32)))[0]
-    return y[:, :, 0] if x_flat and k_flat else y
-
-
-def keras_pool2d(
-    x: object, pool_size: int = 2, stride: int | None = None, op: Literal["max", "avg"] = "max"
-) -> np.ndarray:
-    """Run one image through ``keras.layers.MaxPooling2D`` / ``AveragePooling2D`` (float32).
-
-    The reference for :func:`pool2d`; same arguments and result layout.
-    """
-    import keras
-
-    x3, flat = _as_image(x)
-    if op not in ("max", "avg"):
-        raise ValueError(f"op must be 'max' or 'avg', got {op!r}")
-    cls = keras.layers.MaxPooling2D if op == "max" else keras.layers.AveragePooling2D
-    layer = cls(pool_size=positive_int("pool_size", pool_size), strides=stride)
-    y = np.asarray(layer(x3[None].astype(np.float32)))[0]
-    return y[:, :, 0] if flat else y

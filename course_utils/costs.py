@@ -237,7 +237,7 @@ def compute_seconds(flop: float, flop_per_s: float, utilization: float = 1.0) ->
     Seed 004, 'Training - Approximately 100 Epochs': "Single P40 GPU (12TFLOPS): 11days @ 100%".
     """
     return positive_number("flop", flop) / (
-        positive_number("flop_per_s", flop_per_s) * fraction("utilization", utilization)
+        positive_number("flop_per_s", flop_per_s) * fraction("utilization", utilization, allow_zero=False)
     )
 
 

@@ -37,7 +37,9 @@ from types import MappingProxyType
 from .costs import flops_per_dollar, flops_per_watt  # noqa: F401  (mu and eta; re-exported)
 from .machine import (  # noqa: F401  (this machine: re-exported where the course first had it)
     LocalMachine,
+    bandwidth_sweep,
     cpu_model,
+    describe_device,
     local,
     measure_bandwidth,
     measure_peak_flops,

@@ -18,14 +18,11 @@ Counted in operations (2 per MAC) as here, it is 92e12 / 34e9 = 2,706 op/byte.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .validators import positive_number
-
-if TYPE_CHECKING:
-    from .hardware import Device
 
 
 def _intensity(intensity_flop_per_byte: Any) -> np.ndarray:
@@ -112,8 +109,9 @@ class Roof:
         return bound(intensity_flop_per_byte, self.peak_flop_per_s, self.bandwidth_bytes_per_s)
 
     @classmethod
-    def from_device(cls, device: Device, precision: str = "fp32") -> Roof:
-        """The roof of a catalogue :class:`~course_utils.hardware.Device` at ``precision``."""
+    def from_device(cls, device: Any, precision: str = "fp32") -> Roof:
+        """The roof of a catalogue :class:`~course_utils.hardware.Device` (anything with
+        ``name``, ``peak(precision)`` and ``memory_bandwidth_bytes_per_s``) at ``precision``."""
         return cls(
             f"{device.name} ({precision})",
             device.peak(precision),

@@ -65,12 +65,20 @@ def non_negative_number(name: str, value: Any) -> float:
     return number(name, value, minimum=0.0)
 
 
-def fraction(name: str, value: Any, allow_one: bool = True) -> float:
-    """``value`` as a ``float`` in [0, 1] (or [0, 1) with ``allow_one=False``): a share, a sparsity."""
+def fraction(name: str, value: Any, allow_zero: bool = True, allow_one: bool = True) -> float:
+    """``value`` as a ``float`` in [0, 1]: a share, a sparsity, a utilization.
+
+    ``allow_zero=False`` / ``allow_one=False`` exclude the ends.
+    """
     value = number(name, value)
-    if not (0.0 <= value <= 1.0) or (not allow_one and value == 1.0):
-        upper = "1" if allow_one else "1 (exclusive)"
-        raise ValueError(f"{name} must be a fraction between 0 and {upper}, got {value:g}")
+    if (
+        not (0.0 <= value <= 1.0)
+        or (value == 0.0 and not allow_zero)
+        or (value == 1.0 and not allow_one)
+    ):
+        low = "0" if allow_zero else "0 (exclusive)"
+        high = "1" if allow_one else "1 (exclusive)"
+        raise ValueError(f"{name} must be a fraction between {low} and {high}, got {value:g}")
     return value
 
 

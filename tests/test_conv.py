@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from course_utils import conv  # before TensorFlow/Keras (sets their environment knobs)
+from course_utils import conv
 from course_utils.conv import (
     SEED_IMAGE,
     SEED_KERNELS,
     SEED_POOL_INPUT_AVG,
     SEED_POOL_INPUT_MAX,
     SHARPEN,
+)
+from course_utils.labs import (
+    cnn_basics as cnn,  # before TensorFlow/Keras (sets their environment knobs)
 )
 
 
@@ -37,7 +40,7 @@ def test_sharpen_whole_map_matches_scipy_and_keras():
     reference = signal.correlate2d(SEED_IMAGE, SHARPEN, mode="same", boundary="fill")
     np.testing.assert_array_equal(ours, reference)
     np.testing.assert_allclose(
-        conv.keras_conv2d(SEED_IMAGE, SHARPEN, padding="same"), ours, atol=1e-3
+        cnn.keras_conv2d(SEED_IMAGE, SHARPEN, padding="same"), ours, atol=1e-3
     )
 
 
@@ -112,7 +115,7 @@ def test_multichannel_conv_matches_keras(shape, f_dim, stride, padding, dilation
     x = rng.integers(-5, 6, size=shape).astype(np.float32)
     w = rng.integers(-3, 4, size=(f_dim, f_dim, shape[2], 2)).astype(np.float32)
     b = np.array([0.5, -1.0], np.float32)
-    expected = conv.keras_conv2d(x, w, stride, padding, dilation, bias=b)
+    expected = cnn.keras_conv2d(x, w, stride, padding, dilation, bias=b)
     direct = conv.conv2d(x, w, stride, padding, dilation, bias=b)
     lowered = conv.conv2d_im2col(x, w, stride, padding, dilation, bias=b)
     assert direct.shape == expected.shape == lowered.shape
@@ -181,13 +184,13 @@ def test_seed_pooling_tables():
 
 
 def test_pooling_matches_keras():
-    np.testing.assert_array_equal(conv.keras_pool2d(SEED_POOL_INPUT_MAX), [[100, 184], [12, 45]])
-    np.testing.assert_array_equal(conv.keras_pool2d(SEED_POOL_INPUT_AVG, op="avg")[0, 0], 36.5)
+    np.testing.assert_array_equal(cnn.keras_pool2d(SEED_POOL_INPUT_MAX), [[100, 184], [12, 45]])
+    np.testing.assert_array_equal(cnn.keras_pool2d(SEED_POOL_INPUT_AVG, op="avg")[0, 0], 36.5)
     rng = np.random.default_rng(2)
     x = rng.normal(size=(7, 6, 3)).astype(np.float32)
     for pool, stride in [(2, None), (3, 1), (2, 3)]:
         for op in ("max", "avg"):
-            expected = conv.keras_pool2d(x, pool, stride, op)
+            expected = cnn.keras_pool2d(x, pool, stride, op)
             np.testing.assert_allclose(conv.pool2d(x, pool, stride, op), expected, atol=1e-6)
 
 
@@ -215,8 +218,8 @@ def test_pooling_matches_keras():
         (lambda: conv.pool2d(SEED_IMAGE, pool_size=0), ValueError, "pool_size"),
         (lambda: conv.im2col(SEED_IMAGE, (3, 3, 3)), ValueError, "f_dim"),
         (lambda: conv.flip_kernel(np.zeros(3)), ValueError, "kernel"),
-        (lambda: conv.keras_conv2d(SEED_IMAGE, SHARPEN, padding=1), ValueError, "padding"),
-        (lambda: conv.keras_pool2d(SEED_IMAGE, op="sum"), ValueError, "op"),
+        (lambda: cnn.keras_conv2d(SEED_IMAGE, SHARPEN, padding=1), ValueError, "padding"),
+        (lambda: cnn.keras_pool2d(SEED_IMAGE, op="sum"), ValueError, "op"),
     ],
 )
 def test_bad_input_names_the_argument(call, error, words):

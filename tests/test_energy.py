@@ -55,7 +55,7 @@ def test_tdp_share():
         energy.tdp_share_watts(280.0, 65, 64)
     with pytest.raises(ValueError, match="tdp_watts"):
         energy.tdp_share_watts(0, 1, 4)
-    with pytest.raises(ValueError, match="cores_total"):
+    with pytest.raises(TypeError, match="cores_total"):
         energy.tdp_share_watts(100, 1, 2.5)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import tfenv, notebook, plots, versions
+from course_utils import notebook, plots, tfenv, versions
 
 ROOT = Path(__file__).resolve().parent.parent
 

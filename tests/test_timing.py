@@ -6,7 +6,7 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-from course_utils import timing
+from course_utils import machine, timing
 from course_utils.timing import LatencyStats, Timer, measure_latency
 
 # isort: split
@@ -162,13 +162,13 @@ def test_gpu_request_without_gpu_raises_and_explains():
 @pytest.mark.skipif(not timing.gpu_available(), reason="needs a GPU")
 def test_gpu_is_named_and_described():  # pragma: no cover - runs on GPU machines only
     assert timing.device_name("gpu") == "/GPU:0"
-    assert timing.describe_device("gpu").startswith("GPU: ")
+    assert machine.describe_device("gpu").startswith("GPU: ")
 
 
 def test_describe_cpu():
     from course_utils.hardware import cpu_model
 
-    text = timing.describe_device("cpu")
+    text = machine.describe_device("cpu")
     assert text.startswith("CPU: ") and cpu_model() in text and "core" in text
 
 

@@ -46,8 +46,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import validators as check
-from .validators import integer
+from .. import validators as check
+from ..validators import integer
 
 __all__ = [
     "LayerSparsity",
@@ -602,7 +602,7 @@ def evaluate_accuracy(model: keras.Model, x: Any, y: Any, batch_size: int = 1000
     Runs the model as one ``tf.function`` (:func:`course_utils.timing.compiled_predict`),
     ``batch_size`` inputs at a time: faster than ``model.evaluate`` for repeated calls.
     """
-    from .timing import compiled_predict
+    from ..timing import compiled_predict
 
     _check_model(model)
     batch_size = integer("batch_size", batch_size, 1)
@@ -649,7 +649,7 @@ def one_shot_sweep(
     Works on a copy (``model`` is not changed): for each sparsity the original weights
     are restored and pruned again, then evaluated on ``x``, ``y`` (use held-out data).
     """
-    from .timing import compiled_predict
+    from ..timing import compiled_predict
 
     values = _sweep_sparsities(sparsities)
     _check_scope(scope)
@@ -680,7 +680,7 @@ def layer_sensitivity(
     should be pruned less. Returns ``{layer name: [SweepPoint, ...]}`` in layer order.
     ``model`` is not changed (a copy is pruned).
     """
-    from .timing import compiled_predict
+    from ..timing import compiled_predict
 
     values = _sweep_sparsities(sparsities)
     work = clone_with_weights(model)

@@ -41,9 +41,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from .profiler import profile
-from .timing import LatencyStats, measure_latency, resolve_device
-from .validators import positive_int, positive_number
+from ..profiler import profile
+from ..timing import LatencyStats, measure_latency, resolve_device
+from ..validators import positive_int, positive_number
 
 __all__ = [
     "PAPER_BODY_TABLE",
@@ -728,7 +728,7 @@ def interleaved_latency(
     """
     import tensorflow as tf
 
-    from .timing import compiled_predict, materialize
+    from ..timing import compiled_predict, materialize
 
     if not models:
         raise ValueError("interleaved_latency: models is empty; pass {'name': model, ...}")

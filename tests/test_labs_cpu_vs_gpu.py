@@ -1,4 +1,4 @@
-"""Tests of course_utils.bench: the CPU vs GPU benchmark of notebook 04 and its reference files."""
+"""Tests of course_utils.labs.cpu_vs_gpu: the CPU vs GPU benchmark of notebook 04 and its reference files."""
 
 import json
 import math
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from course_utils import __main__ as cli
-from course_utils import bench, hardware, models, timing
-from course_utils.bench import GPUEstimate, MLPPoint, TransferPoint
+from course_utils import hardware, models, timing
+from course_utils.labs import cpu_vs_gpu as bench
+from course_utils.labs.cpu_vs_gpu import GPUEstimate, MLPPoint, TransferPoint
 from course_utils.profiler import profile
 
 HAVE_GPU = timing.gpu_available()
@@ -58,8 +59,8 @@ def test_train_flop_per_step_is_three_forward_passes():
 
 
 def test_mlp_formulas_reject_bad_widths():
-    for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="width"):
+    for bad, error in ((0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="width"):
             bench.mlp_params(bad)
 
 
@@ -411,7 +412,7 @@ def test_add_cli_builds_a_bench_parser():
 
 def test_module_help_runs_without_tensorflow():
     done = subprocess.run(
-        [sys.executable, "-m", "course_utils.bench", "cpu-vs-gpu", "--help"],
+        [sys.executable, "-m", "course_utils.labs.cpu_vs_gpu", "cpu-vs-gpu", "--help"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0 and "--out" in done.stdout and "--quick" in done.stdout

@@ -49,9 +49,10 @@ from typing import Any
 
 import numpy as np
 
-from . import costs, paths
-from .timing import CPU, GPUUnavailableError, describe_device, resolve_device
-from .validators import integer, positive_int
+from .. import costs, paths
+from ..machine import describe_device
+from ..timing import CPU, GPUUnavailableError, resolve_device
+from ..validators import integer, positive_int
 
 __all__ = [
     "BATCH_SIZE",
@@ -233,7 +234,7 @@ class MLPPoint:
 @functools.lru_cache(maxsize=1)
 def mnist_flat() -> tuple[np.ndarray, np.ndarray]:
     """MNIST's 60,000 training digits as the MLP reads them: float32 (60000, 784) in [0, 1], uint8 labels."""
-    from .data import load_mnist
+    from ..data import load_mnist
 
     (x, y), _ = load_mnist()
     return x.reshape(len(x), -1).astype(np.float32) / np.float32(255), y
@@ -306,7 +307,7 @@ def time_mlp_training(
     import keras
     import tensorflow as tf
 
-    from . import models
+    from .. import models
 
     width = positive_int("width", width)
     batch_size = integer("batch_size", batch_size, 1)
@@ -448,7 +449,7 @@ def gemm_sweep(
     ``max_repeats``). Small products are dominated by the fixed cost of a call; large
     ones approach the device's peak.
     """
-    from .hardware import measure_peak_flops
+    from ..hardware import measure_peak_flops
 
     sizes = [positive_int("sizes entries", n) for n in sizes]
     if not sizes:
@@ -508,7 +509,7 @@ def measure_h2d(
     """
     import tensorflow as tf
 
-    from .timing import measure_latency
+    from ..timing import measure_latency
 
     size_bytes = integer("size_bytes", size_bytes, 4)
     placement = resolve_device(device)
@@ -935,7 +936,7 @@ def _run_from_dict(raw: dict[str, Any]) -> DeviceRun:
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__, versions
+    from .. import __version__, versions
 
     found = {"python": platform.python_version(), "course_utils": __version__}
     for name in ("tensorflow", "keras", "numpy"):
@@ -945,7 +946,7 @@ def _versions() -> dict[str, str]:
 
 def _device_kinds(devices: str | Sequence[str]) -> list[str]:
     """'all' -> the CPU and the first GPU when there is one; else the devices named."""
-    from .timing import gpu_available
+    from ..timing import gpu_available
 
     if isinstance(devices, str):
         devices = [devices]
@@ -980,7 +981,7 @@ def run_cpu_vs_gpu(
     The host-to-device sweep runs on GPUs only. ``command`` and ``note`` (anything a reader
     should know, e.g. "Colab free tier" or "other jobs shared the CPU") go into the settings.
     """
-    from .results import machine_info
+    from ..results import machine_info
 
     try:
         load = [round(v, 2) for v in os.getloadavg()]  # other work on the machine slows timings
@@ -1173,7 +1174,7 @@ def main_cpu_vs_gpu(args: argparse.Namespace) -> int:
         print(f"bench cpu-vs-gpu: error: {problem}", file=sys.stderr)
         return 2
     command = _command_line(args)
-    from .tfenv import import_tensorflow
+    from ..tfenv import import_tensorflow
 
     import_tensorflow()  # without TensorFlow's C++ start-up chatter
     try:
@@ -1238,8 +1239,8 @@ def summary(record: BenchRecord) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m course_utils.bench cpu-vs-gpu ...``: the bench commands on their own."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.bench", description=HELP)
+    """``python -m course_utils.labs.cpu_vs_gpu cpu-vs-gpu ...``: the bench commands on their own."""
+    parser = argparse.ArgumentParser(prog="python -m course_utils.labs.cpu_vs_gpu", description=HELP)
     configure(parser)
     return run(parser.parse_args(argv))
 

@@ -1,27 +1,8 @@
-"""Quantization: number formats, affine integer quantization by hand, LiteRT deployment, energy.
+"""LiteRT (formerly TensorFlow Lite): convert a Keras model, run it, time it.
 
-Seed 004 (Blott, Hot Chips 2018, 'Example: Reducing Bit-Precision') makes three claims about
-fewer bits: a *linear reduction in memory footprint* (its ResNet-50 table: 3.2 / 25.5 /
-102.5 MB at 1 / 8 / 32 bits), less *weight-fetching bandwidth*, and *inherently cheaper
-arithmetic* (it cites Dally, who quotes Horowitz's ISSCC 2014 energy table). Seed 001 lists
-quantization among the ways to cut a model's cost. This module is what notebook 06 needs to
-test each claim on real models:
-
-1. **Number formats** (:class:`NumberFormat`, :data:`FORMATS`): fp32, fp16, bf16, int8, int4,
-   binary; their range and precision from the bit layout (IEEE 754-2008 for the floats).
-2. **Affine quantization by hand** (Jacob et al., CVPR 2018, 'Quantization and Training of
-   Neural Networks for Efficient Integer-Arithmetic-Only Inference', eq. 1): a real value r
-   is stored as an integer q with r = S (q - Z), scale S and zero point Z, per tensor or per
-   channel (:func:`choose_params`, :func:`quantize`, :func:`dequantize`,
-   :func:`quantization_error`).
-3. **Keras models with quantized weights**: post-training weight quantization of a Keras
-   model (:func:`quantize_weights`) and quantization-aware training with fake-quantized
-   kernels and the straight-through estimator (:func:`qat_model`, :func:`strip_fake_quant`).
-4. **LiteRT** (formerly TensorFlow Lite): conversion in the four standard modes
-   (:func:`to_tflite`), a runner for accuracy and batch-1 latency (:class:`LiteRTModel`), and
-   what a ``.tflite`` file is made of (:func:`tflite_anatomy`).
-5. **Energy per operation** (:data:`ENERGY_45NM`): Horowitz's 45 nm table, and the energy of
-   one inference estimated from MACs and weight reads (:func:`inference_energy`).
+The deployment format notebooks 06 (quantization) and 07 (pruning) measure: the
+converter's four post-training modes (ai.google.dev/edge/litert, 'Post-training
+quantization') and a small runner for accuracy and batch-1 latency.
 """
 
 from __future__ import annotations
@@ -37,211 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from .numerics import choose_params, dequantize, fake_quantize, quantize, round_half_away  # noqa: F401
+from .numerics import round_half_away
 from .validators import integer
-
-__all__ = [
-    "TFLITE_MODES",
-    "FakeQuantConv2D",
-    "FakeQuantDense",
-    "LiteRTModel",
-    "TfliteAnatomy",
-    "compare_latency",
-    "fake_quant_ste",
-    "interpreter_class",
-    "qat_model",
-    "quantize_weights",
-    "strip_fake_quant",
-    "tflite_anatomy",
-    "to_tflite",
-]
-
-
-# ============================================================================ number formats
-
-
-# ============================================================================ affine quantization
-
-
-# ============================================================================ Keras: weight PTQ, QAT
-
-
-def _kernel_layer_kind(layer: Any) -> str | None:
-    """'dense' or 'conv' for layers whose kernel's last axis is the output channel."""
-    import keras
-
-    if type(layer) in (keras.layers.Dense, FakeQuantDense):
-        return "dense"
-    if type(layer) in (
-        keras.layers.Conv1D,
-        keras.layers.Conv2D,
-        keras.layers.Conv3D,
-        FakeQuantConv2D,
-    ):
-        return "conv"
-    return None
-
-
-def quantize_weights(model: Any, bits: int = 8, per_channel: bool = True) -> Any:
-    """A copy of ``model`` whose Dense and Conv kernels are fake-quantized to ``bits``.
-
-    Post-training *weight* quantization: every kernel is replaced by
-    ``fake_quantize(kernel, bits, symmetric=True, axis=-1 if per_channel else None)``,
-    LiteRT's weight scheme (symmetric, narrow range, per output channel). Biases stay float
-    (LiteRT keeps them as int32 with scale S_w S_x, which is exact enough to ignore);
-    activations stay float. Layers with other weights (BatchNorm, depthwise convolutions,
-    embeddings) are left in float and named in a warning. The original model is not changed.
-    """
-    import keras
-
-    bits = integer("bits", bits, 2)
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    skipped = []
-    for layer in _all_layers(clone):
-        if _kernel_layer_kind(layer):
-            kernel = np.asarray(layer.kernel)
-            layer.kernel.assign(
-                fake_quantize(kernel, bits, symmetric=True, axis=-1 if per_channel else None)
-            )
-        elif layer.weights and not isinstance(layer, keras.Model):
-            skipped.append(f"{layer.name} ({type(layer).__name__})")
-    if skipped:
-        warnings.warn(
-            "quantize_weights quantizes Dense and Conv kernels only; kept in float: "
-            + ", ".join(skipped),
-            stacklevel=2,
-        )
-    return clone
-
-
-def _all_layers(model: Any) -> Iterator[Any]:
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers") and layer is not model:
-            yield from _all_layers(layer)
-
-
-def fake_quant_ste(w: Any, bits: int, per_channel: bool = True) -> Any:
-    """Symmetric fake quantization in Keras ops, with the straight-through estimator (STE).
-
-    Forward: S = max|w| / (2^(b-1) - 1) (per output channel = last axis, or per tensor),
-    w_q = clip(round(w / S), -q_max, q_max) S, the same numbers as :func:`fake_quantize`
-    (up to ties in rounding). Backward: ``w + stop_gradient(w_q - w)`` has gradient 1 with
-    respect to w, so training updates the float "shadow" weights as if rounding were not
-    there (Bengio et al. 2013; Jacob et al. 2018, section 3).
-    """
-    from keras import ops
-
-    qmax = 2 ** (bits - 1) - 1
-    if qmax < 1:
-        raise ValueError(f"bits={bits}: symmetric fake quantization needs bits >= 2")
-    axes = tuple(range(len(w.shape) - 1)) if per_channel else None
-    scale = ops.max(ops.abs(w), axis=axes, keepdims=True) / qmax
-    scale = ops.where(scale > 0, scale, ops.ones_like(scale))
-    w_q = ops.clip(ops.sign(w) * ops.floor(ops.abs(w) / scale + 0.5), -qmax, qmax) * scale
-    return w + ops.stop_gradient(w_q - w)
-
-
-def _fake_quant_layer(base: type) -> type:
-    """A subclass of the Keras layer ``base`` whose ``kernel`` is fake-quantized on every use."""
-
-    class FakeQuant(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, weight_bits: int = 8, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.weight_bits = integer("weight_bits", weight_bits, 2)
-
-        @property
-        def kernel(self) -> Any:  # Dense.call and BaseConv.call read self.kernel
-            return fake_quant_ste(super().kernel, self.weight_bits)
-
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "weight_bits": self.weight_bits}
-
-    FakeQuant.__name__ = FakeQuant.__qualname__ = f"FakeQuant{base.__name__}"
-    FakeQuant.__doc__ = (
-        f"``keras.layers.{base.__name__}`` training with its kernel fake-quantized to "
-        "``weight_bits`` (symmetric, per output channel; see :func:`fake_quant_ste`)."
-    )
-    return FakeQuant
-
-
-def _keras_layers() -> Any:
-    import keras
-
-    return keras.layers
-
-
-FakeQuantDense = _fake_quant_layer(_keras_layers().Dense)
-FakeQuantConv2D = _fake_quant_layer(_keras_layers().Conv2D)
-
-
-def qat_model(model: Any, bits: int) -> Any:
-    """``model`` rebuilt for quantization-aware training: its Dense and Conv2D layers become
-    :data:`FakeQuantDense` / :data:`FakeQuantConv2D` with ``weight_bits=bits``, starting from
-    the trained weights. Compile and fine-tune it; :func:`strip_fake_quant` turns it back."""
-    import keras
-
-    bits = integer("bits", bits, 2)
-
-    def clone(layer: Any) -> Any:
-        if type(layer) is keras.layers.Dense:
-            return FakeQuantDense(**layer.get_config(), weight_bits=bits)
-        if type(layer) is keras.layers.Conv2D:
-            return FakeQuantConv2D(**layer.get_config(), weight_bits=bits)
-        return layer.__class__.from_config(layer.get_config())
-
-    qat = keras.models.clone_model(model, clone_function=clone)
-    qat.set_weights(model.get_weights())
-    if not any(isinstance(layer, FakeQuantDense | FakeQuantConv2D) for layer in qat.layers):
-        raise ValueError(
-            "qat_model found no Dense or Conv2D layer in the model's top level to fake-quantize"
-        )
-    return qat
-
-
-def strip_fake_quant(qat: Any, bits: int | None = None) -> Any:
-    """The plain Keras model of a QAT model, its kernels quantized to the QAT bits.
-
-    Returns ``quantize_weights(plain, bits)``: exactly the forward pass the QAT model trained
-    with, now as ordinary Dense/Conv2D layers. ``bits`` defaults to the layers' ``weight_bits``.
-    """
-    import keras
-
-    found = {
-        layer.weight_bits
-        for layer in qat.layers
-        if isinstance(layer, FakeQuantDense | FakeQuantConv2D)
-    }
-    if not found:
-        raise ValueError("strip_fake_quant needs a model from qat_model (no fake-quant layers)")
-    if bits is None:
-        if len(found) > 1:
-            raise ValueError(f"layers use different weight_bits {sorted(found)}; pass bits=")
-        bits = found.pop()
-
-    def clone(layer: Any) -> Any:
-        config = layer.get_config()
-        if isinstance(layer, FakeQuantDense):
-            config.pop("weight_bits")
-            return keras.layers.Dense(**config)
-        if isinstance(layer, FakeQuantConv2D):
-            config.pop("weight_bits")
-            return keras.layers.Conv2D(**config)
-        return layer.__class__.from_config(config)
-
-    plain = keras.models.clone_model(qat, clone_function=clone)
-    plain.set_weights(qat.get_weights())
-    return quantize_weights(plain, bits)
-
-
-# ============================================================================ LiteRT
 
 #: The four post-training modes of the LiteRT converter (ai.google.dev/edge/litert, 'Post-
 #: training quantization'): no quantization; fp16 weights; int8 weights with float
 #: activations ('dynamic range': activations quantized on the fly inside each kernel);
 #: everything int8, activation ranges calibrated on representative data.
 TFLITE_MODES = ("float32", "float16", "dynamic_int8", "full_int8")
+
 
 #: What the converter and the runtime print on stderr that says nothing to a student.
 _LITERT_NOISE = (
@@ -446,12 +231,10 @@ class LiteRTModel:
             raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels")
         return float(np.mean(np.argmax(self.predict(x, batch_size), axis=-1) == y))
 
-    def latency(self, x: Any = None, warmup: int = 20, repeats: int = 200) -> Any:
-        """Batch-1 latency in seconds (:func:`course_utils.timing.measure_latency`): set the
-        input, ``invoke()``, read the output, on ``num_threads`` threads. ``x`` is one input
-        sample (default zeros)."""
-        from .timing import measure_latency
-
+    def call(self, x: Any = None) -> Any:
+        """A zero-argument batch-1 call (set the input, ``invoke()``, read the output) on
+        ``num_threads`` threads, for :func:`course_utils.timing.compare_latency`. ``x`` is one
+        input sample (default zeros); it is converted to the model's input type here, once."""
         it = self._interpreter(1)
         inp, out = it.get_input_details()[0], it.get_output_details()[0]
         sample = np.zeros((1, *self.input_shape), np.float32) if x is None else np.asarray(x)
@@ -462,7 +245,13 @@ class LiteRTModel:
             it.invoke()
             return it.get_tensor(out["index"])
 
-        return measure_latency(invoke, warmup=warmup, repeats=repeats)
+        return invoke
+
+    def latency(self, x: Any = None, warmup: int = 20, repeats: int = 200) -> Any:
+        """Batch-1 latency in seconds of :meth:`call` (:func:`course_utils.timing.measure_latency`)."""
+        from .timing import measure_latency
+
+        return measure_latency(self.call(x), warmup=warmup, repeats=repeats)
 
     def anatomy(self) -> TfliteAnatomy:
         """What the file is made of: see :func:`tflite_anatomy`."""
@@ -473,38 +262,6 @@ class LiteRTModel:
             f"LiteRTModel({self.size_bytes:,} bytes, input {self.input_dtype.name}"
             f"{list(self.input_shape)}, {self.num_threads} thread(s))"
         )
-
-
-def compare_latency(
-    lite_models: dict[str, LiteRTModel],
-    rounds: int = 5,
-    repeats: int = 40,
-    warmup: int = 20,
-    x: Any = None,
-) -> dict[str, Any]:
-    """Batch-1 latency of several LiteRT models, timed in alternating rounds.
-
-    On a machine that also runs other work the load changes from second to second; timing
-    model A now and model B later compares the load, not the models. Here each model gets
-    ``warmup`` untimed calls, then in each of ``rounds`` rounds every model is timed
-    ``repeats`` times (:meth:`LiteRTModel.latency`). Returns ``{name: LatencyStats}`` with
-    ``rounds x repeats`` samples each, in seconds.
-    """
-    from .timing import LatencyStats
-
-    if not lite_models:
-        raise ValueError("compare_latency: lite_models is empty; pass {'name': LiteRTModel}")
-    rounds = integer("rounds", rounds, 1)
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in lite_models}
-    for name, lite in lite_models.items():
-        if not isinstance(lite, LiteRTModel):
-            raise TypeError(f"lite_models[{name!r}] is a {type(lite).__name__}, not a LiteRTModel")
-        lite.latency(x, warmup=warmup, repeats=1)
-    for _ in range(rounds):
-        for name, lite in lite_models.items():
-            stats = lite.latency(x, warmup=1, repeats=repeats)
-            samples[name].append(stats.samples_seconds)
-    return {name: LatencyStats(np.concatenate(s)) for name, s in samples.items()}
 
 
 @dataclass(frozen=True)
@@ -570,8 +327,3 @@ def tflite_anatomy(model_content: bytes) -> TfliteAnatomy:
             ops[op] = ops.get(op, 0) + 1
     constant = dict(sorted(constant.items(), key=lambda kv: -kv[1]))
     return TfliteAnatomy(len(model_content), constant, quant, tensors, ops)
-
-
-# ============================================================================ energy per operation
-
-

@@ -1,4 +1,4 @@
-"""Tests of course_utils.compress: masks, sparsity, gradual pruning, structured pruning,
+"""Tests of course_utils.labs.pruning: masks, sparsity, gradual pruning, structured pruning,
 gzip size and distillation, on tiny models with hand-checkable weights."""
 
 import gzip
@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from course_utils import compress as cp  # before Keras: sets TensorFlow's environment knobs
+from course_utils.labs import pruning as cp  # before Keras: sets TensorFlow's environment knobs
 from course_utils.profiler import profile
 
 # isort: split

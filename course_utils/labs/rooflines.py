@@ -32,21 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import plots
-from .hardware import (
-    STREAM_ARRAYS,
-    BandwidthProbe,
-    TimedFlops,
-    measure_bandwidth,
-    measure_peak_flops,
-)
-from .roofline import Roof
-from .timing import LatencyStats, measure_latency, resolve_device
-from .validators import integer
+from .. import plots
+from ..machine import STREAM_ARRAYS, BandwidthProbe, measure_bandwidth, measure_peak_flops
+from ..roofline import Roof
+from ..timing import LatencyStats, TimedFlops, measure_latency, resolve_device
+from ..validators import integer
 
 if TYPE_CHECKING:
-    from .hardware import Device
-    from .profiler import LayerRow, Profile
+    from ..hardware import Device
+    from ..profiler import LayerRow, Profile
 
 __all__ = [
     "GROUP_COLORS",
@@ -338,7 +332,7 @@ def roof_at(device: Device, precision: str = "fp32") -> tuple[Roof, str, str]:
     type it has, or failing that the narrowest (TPU v1 has only int8, Google's
     TPU v2/v3 only bf16), and ``note`` says so.
     """
-    from .hardware import PRECISIONS
+    from ..hardware import PRECISIONS
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} must be one of {PRECISIONS}")
@@ -453,7 +447,7 @@ def measure_layer_flop_per_s(
     """
     import tensorflow as tf
 
-    from .profiler import profile
+    from ..profiler import profile
 
     batch_size = integer("batch_size", batch_size, 1)
     repeats = integer("repeats", repeats, 1)

@@ -1,4 +1,4 @@
-"""Tests for course_utils.efficiency: separable-conv costs, the MobileNet body table
+"""Tests for course_utils.labs.mobilenet: separable-conv costs, the MobileNet body table
 (seed 003 / Howard et al. 2017, Tables 1-4), V2 blocks, per-layer timing, the MNIST CNNs."""
 
 import math
@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from course_utils import efficiency as ef  # before Keras: sets TensorFlow's environment knobs
-from course_utils import models, timing
+from course_utils import costs, models, timing
+from course_utils.labs import mobilenet as ef  # before Keras: sets TensorFlow's environment knobs
 from course_utils.profiler import profile
 
 # isort: split
@@ -37,33 +37,35 @@ def v1_rows(v1):
     ],
 )
 def test_separable_cost_reproduces_paper_table3(fm_dim, ch, paper_mmacs, paper_mparams):
-    c = ef.separable_cost(fm_dim, ch, ch, 3)
+    c = costs.separable_cost(fm_dim, ch, ch, 3)
     assert round(c.separable_macs / 1e6, 1) == paper_mmacs
     assert round(c.separable_params / 1e6, 2) == paper_mparams
 
 
 def test_separable_cost_standard_row_and_ratio():
-    c = ef.separable_cost(14, 512, 512, 3)
+    c = costs.separable_cost(14, 512, 512, 3)
     assert c.standard_macs == 14 * 14 * 9 * 512 * 512 == 462_422_016  # Table 3: 462
     assert round(c.standard_params / 1e6, 2) == 2.36
     assert c.depthwise_macs == 14 * 14 * 9 * 512
     assert c.pointwise_macs == 14 * 14 * 512 * 512
-    assert math.isclose(c.mac_ratio, ef.separable_cost_ratio(512, 3), rel_tol=1e-12)
+    assert math.isclose(c.mac_ratio, costs.separable_cost_ratio(512, 3), rel_tol=1e-12)
     assert math.isclose(c.param_ratio, 1 / 512 + 1 / 9, rel_tol=1e-12)
 
 
 def test_separable_ratio_is_8_to_9_times_for_mobilenet_widths():
-    assert 7.8 < 1 / ef.separable_cost_ratio(64) < 7.9
-    assert 8.9 < 1 / ef.separable_cost_ratio(1024) < 9.0
-    assert ef.separable_cost_ratio(1, 1) == 2.0
+    assert 7.8 < 1 / costs.separable_cost_ratio(64) < 7.9
+    assert 8.9 < 1 / costs.separable_cost_ratio(1024) < 9.0
+    assert costs.separable_cost_ratio(1, 1) == 2.0
 
 
-@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "3"])
-def test_separable_cost_rejects_bad_sizes(bad):
-    with pytest.raises(ValueError, match="in_ch"):
-        ef.separable_cost(14, bad, 8)
-    with pytest.raises(ValueError, match="out_ch"):
-        ef.separable_cost_ratio(bad)
+@pytest.mark.parametrize(
+    "bad, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("3", TypeError)]
+)
+def test_separable_cost_rejects_bad_sizes(bad, error):
+    with pytest.raises(error, match="in_ch"):
+        costs.separable_cost(14, bad, 8)
+    with pytest.raises(error, match="out_ch"):
+        costs.separable_cost_ratio(bad)
 
 
 def test_separable_cost_matches_profiler_on_keras_layers():
@@ -73,7 +75,7 @@ def test_separable_cost_matches_profiler_on_keras_layers():
     dw = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
     split = keras.Model(x, L.Conv2D(n, 1, use_bias=False)(dw))
     fused = keras.Model(x, L.SeparableConv2D(n, 3, padding="same", use_bias=False)(x))
-    c = ef.separable_cost(fm, m, n, 3)
+    c = costs.separable_cost(fm, m, n, 3)
     assert profile(standard).macs == c.standard_macs
     assert profile(split).macs == profile(fused).macs == c.separable_macs
     assert profile(split).params == profile(fused).params == c.separable_params
@@ -303,8 +305,8 @@ def test_mnist_cnn_standard_and_separable_costs():
     assert standard.output.shape[1:] == separable.output.shape[1:] == (10,)
     stem = 28 * 28 * 9 * 16
     assert profile(standard).macs == stem + 14 * 14 * 9 * 16 * 32 + 7 * 7 * 9 * 32 * 64 + 64 * 10
-    b1 = ef.separable_cost(14, 16, 32)
-    b2 = ef.separable_cost(7, 32, 64)
+    b1 = costs.separable_cost(14, 16, 32)
+    b2 = costs.separable_cost(7, 32, 64)
     assert profile(separable).macs == stem + b1.separable_macs + b2.separable_macs + 64 * 10
     assert sum(isinstance(layer, L.DepthwiseConv2D) for layer in separable.layers) == 2
     assert not any(isinstance(layer, L.DepthwiseConv2D) for layer in standard.layers)

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import costs
-from .units import (
+from .. import costs
+from ..units import (
     JOULES_PER_KWH,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -39,7 +39,7 @@ from .units import (
     format_usd,
     si,
 )
-from .validators import fraction, non_negative_number, positive_number
+from ..validators import fraction, non_negative_number, positive_number
 
 #: Fraction of peak assumed when none is given. An assumption, not a measurement: big CNNs
 #: trained in mixed precision on datacenter GPUs reach a few tens of percent of peak.
@@ -175,7 +175,7 @@ class Platform:
         positive_number("watts", self.watts)
         if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
             raise ValueError(f"units must be an integer >= 1, got {self.units!r}")
-        fraction("utilization", self.utilization)
+        fraction("utilization", self.utilization, allow_zero=False)
         if self.price_usd is not None:
             non_negative_number("price_usd", self.price_usd)
         positive_number("lifetime_years", self.lifetime_years)

@@ -1,4 +1,4 @@
-"""Tests of course_utils.roofline_plot: layers under a roof, measured roofs, the drawings."""
+"""Tests of course_utils.labs.rooflines: layers under a roof, measured roofs, the drawings."""
 
 import warnings
 
@@ -6,9 +6,9 @@ import matplotlib
 import numpy as np
 import pytest
 
-import course_utils.roofline_plot as rp
-from course_utils import hardware
-from course_utils.hardware import BandwidthProbe
+import course_utils.labs.rooflines as rp
+from course_utils import hardware, machine
+from course_utils.machine import BandwidthProbe
 from course_utils.roofline import Roof
 from course_utils.timing import LatencyStats
 
@@ -142,7 +142,7 @@ def test_roof_at_falls_back_to_a_catalogued_precision():
 
 
 def fake_probe(size_bytes, bytes_per_s, kind="triad"):
-    seconds = hardware.STREAM_ARRAYS[kind] * size_bytes / bytes_per_s
+    seconds = machine.STREAM_ARRAYS[kind] * size_bytes / bytes_per_s
     return BandwidthProbe(kind, size_bytes, 1, 1, LatencyStats(np.array([seconds, 2 * seconds])))
 
 

@@ -1,4 +1,4 @@
-"""Tests of course_utils.quantize: formats, affine quantization, Keras PTQ/QAT, LiteRT, energy."""
+"""Tests of course_utils.labs.quantization: formats, affine quantization, Keras PTQ/QAT, LiteRT, energy."""
 
 import math
 import sys
@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from course_utils import quantize as q  # before Keras: sets TensorFlow's environment knobs
+from course_utils import costs, litert, machine, numerics, timing
+from course_utils.labs import quantization as q  # before Keras: sets TensorFlow's environment knobs
 from course_utils.timing import LatencyStats
 
 # isort: split
@@ -18,7 +19,7 @@ import ml_dtypes
 
 @pytest.mark.parametrize(("name", "dtype"), [("fp32", np.float32), ("fp16", np.float16)])
 def test_float_formats_match_numpy_finfo(name, dtype):
-    f, info = q.FORMATS[name], np.finfo(dtype)
+    f, info = numerics.FORMATS[name], np.finfo(dtype)
     assert f.max_value == float(info.max)
     assert f.min_normal == float(info.smallest_normal)
     assert f.min_positive == float(info.smallest_subnormal)
@@ -27,38 +28,38 @@ def test_float_formats_match_numpy_finfo(name, dtype):
 
 
 def test_bf16_matches_ml_dtypes():
-    f, info = q.FORMATS["bf16"], ml_dtypes.finfo(ml_dtypes.bfloat16)
+    f, info = numerics.FORMATS["bf16"], ml_dtypes.finfo(ml_dtypes.bfloat16)
     assert f.max_value == float(info.max)
     assert f.min_normal == float(info.smallest_normal)
     assert f.epsilon == float(info.eps)
     # bf16 keeps fp32's exponent, so its range; fp16 has 3 more mantissa bits
-    assert f.min_normal == q.FORMATS["fp32"].min_normal
-    assert q.FORMATS["fp16"].epsilon == f.epsilon / 8
+    assert f.min_normal == numerics.FORMATS["fp32"].min_normal
+    assert numerics.FORMATS["fp16"].epsilon == f.epsilon / 8
 
 
 def test_integer_and_binary_formats():
-    int8, int4, binary = q.FORMATS["int8"], q.FORMATS["int4"], q.FORMATS["binary"]
+    int8, int4, binary = numerics.FORMATS["int8"], numerics.FORMATS["int4"], numerics.FORMATS["binary"]
     assert (int8.min_value, int8.max_value, int8.levels) == (-128, 127, 256)
     assert (int4.min_value, int4.max_value, int4.levels) == (-8, 7, 16)
     assert (binary.min_value, binary.max_value, binary.levels) == (-1, 1, 2)
     # int8 has as many significant bits as bf16 (7 stored + 1 implicit): same digits
-    assert int8.decimal_digits == pytest.approx(q.FORMATS["bf16"].decimal_digits)
+    assert int8.decimal_digits == pytest.approx(numerics.FORMATS["bf16"].decimal_digits)
 
 
 def test_format_layout_is_validated():
     with pytest.raises(ValueError, match="mantissa"):
-        q.NumberFormat("bad", 16, "float", 5, 9)
+        numerics.NumberFormat("bad", 16, "float", 5, 9)
     with pytest.raises(ValueError, match="kind"):
-        q.NumberFormat("bad", 8, "fixed")
+        numerics.NumberFormat("bad", 8, "fixed")
 
 
 def test_formats_table_lists_every_format():
-    table = q.formats_table()
-    for name in q.FORMATS:
+    table = numerics.formats_table()
+    for name in numerics.FORMATS:
         assert name in table
     assert "6.55e+04" in table  # fp16's largest value, 65504
     with pytest.raises(ValueError, match="unknown number format"):
-        q.formats_table(["fp8"])
+        numerics.formats_table(["fp8"])
 
 
 @pytest.mark.parametrize(("name", "dtype"), [("fp32", np.float32), ("fp16", np.float16)])
@@ -66,97 +67,97 @@ def test_spacing_matches_numpy(name, dtype):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(500) * 10.0 ** rng.integers(-6, 4, 500)).astype(dtype)
     x = x[np.isfinite(x) & (np.abs(x) < np.finfo(dtype).max / 2)]
-    np.testing.assert_array_equal(q.spacing(name, x), np.spacing(np.abs(x)).astype(np.float64))
+    np.testing.assert_array_equal(numerics.spacing(name, x), np.spacing(np.abs(x)).astype(np.float64))
 
 
 def test_spacing_bf16_is_the_next_bit_pattern():
     x = np.array([1.0, 3.0, 1000.0, 1e-20, 2.5e30], dtype=ml_dtypes.bfloat16)
     nxt = (x.view(np.uint16) + 1).view(ml_dtypes.bfloat16)
     expected = nxt.astype(np.float64) - x.astype(np.float64)
-    np.testing.assert_array_equal(q.spacing("bf16", x.astype(np.float64)), expected)
+    np.testing.assert_array_equal(numerics.spacing("bf16", x.astype(np.float64)), expected)
 
 
 def test_spacing_of_integers_is_constant_and_nan_beyond_range():
-    gaps = q.spacing("int8", [0.0, 1.0, 100.0, 200.0])
+    gaps = numerics.spacing("int8", [0.0, 1.0, 100.0, 200.0])
     np.testing.assert_array_equal(gaps[:3], [1.0, 1.0, 1.0])
     assert math.isnan(gaps[3])
-    assert math.isnan(q.spacing("fp16", [70000.0])[0])
+    assert math.isnan(numerics.spacing("fp16", [70000.0])[0])
 
 
 def test_cast_to_format():
     x = np.array([0.1, 1.0 / 3, 70000.0], dtype=np.float32)
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(
-            q.cast_to_format(x, "fp16"), x.astype(np.float16).astype(np.float32)
+            numerics.cast_to_format(x, "fp16"), x.astype(np.float16).astype(np.float32)
         )
-    bf = q.cast_to_format(x, "bf16")
-    assert abs(bf[1] - x[1]) / x[1] <= q.FORMATS["bf16"].epsilon / 2
-    assert np.isinf(q.cast_to_format(x, "fp16")[2]) and np.isfinite(bf[2])
+    bf = numerics.cast_to_format(x, "bf16")
+    assert abs(bf[1] - x[1]) / x[1] <= numerics.FORMATS["bf16"].epsilon / 2
+    assert np.isinf(numerics.cast_to_format(x, "fp16")[2]) and np.isfinite(bf[2])
     with pytest.raises(ValueError, match="fake_quantize"):
-        q.cast_to_format(x, "int8")
+        numerics.cast_to_format(x, "int8")
 
 
 # --------------------------------------------------------------------------- affine quantization
 
 
 def test_int_range():
-    assert q.int_range(8) == (-128, 127)
-    assert q.int_range(8, narrow=True) == (-127, 127)
-    assert q.int_range(8, signed=False) == (0, 255)
-    assert q.int_range(2, narrow=True) == (-1, 1)  # ternary
+    assert numerics.int_range(8) == (-128, 127)
+    assert numerics.int_range(8, narrow=True) == (-127, 127)
+    assert numerics.int_range(8, signed=False) == (0, 255)
+    assert numerics.int_range(2, narrow=True) == (-1, 1)  # ternary
     with pytest.raises(ValueError, match="levels"):
-        q.int_range(1, narrow=True)
+        numerics.int_range(1, narrow=True)
     with pytest.raises(TypeError, match="bits"):
-        q.int_range(8.0)
+        numerics.int_range(8.0)
 
 
 def test_asymmetric_params_by_hand():
     x = np.array([-1.0, -0.5, 0.0, 0.3, 2.0])
-    p = q.choose_params(x, bits=8)
+    p = numerics.choose_params(x, bits=8)
     # S = (2 - (-1)) / 255, Z = round(-128 + 1 / S) = round(-43) = -43
     assert float(p.scale) == pytest.approx(3 / 255)
     assert int(p.zero_point) == -43 and not p.symmetric
-    codes = q.quantize(x, p)
+    codes = numerics.quantize(x, p)
     assert codes.dtype == np.int8
     np.testing.assert_array_equal(codes, [-128, -86, -43, -17, 127])
-    back = q.dequantize(codes, p)
+    back = numerics.dequantize(codes, p)
     assert back[2] == 0.0  # the real zero is exact
     assert np.max(np.abs(back - x)) <= float(p.scale) / 2 + 1e-6  # float32 output
 
 
 def test_symmetric_params_by_hand():
     x = np.array([-0.5, 0.25, 1.27])
-    p = q.choose_params(x, bits=8, symmetric=True)
+    p = numerics.choose_params(x, bits=8, symmetric=True)
     assert p.symmetric and (p.qmin, p.qmax) == (-127, 127)
     assert float(p.scale) == pytest.approx(0.01)
-    np.testing.assert_array_equal(q.quantize(x, p), [-50, 25, 127])
+    np.testing.assert_array_equal(numerics.quantize(x, p), [-50, 25, 127])
 
 
 def test_range_is_stretched_to_contain_zero():
-    p = q.choose_params(np.array([2.0, 3.0, 4.0]), bits=8)
+    p = numerics.choose_params(np.array([2.0, 3.0, 4.0]), bits=8)
     assert int(p.zero_point) == -128  # r_min is taken as 0
-    assert q.dequantize(q.quantize(np.zeros(1), p), p)[0] == 0.0
+    assert numerics.dequantize(numerics.quantize(np.zeros(1), p), p)[0] == 0.0
 
 
 def test_rounding_ties_go_away_from_zero_like_litert():
-    p = q.choose_params(np.array([-4.0, 4.0]), bits=4, symmetric=True)  # S = 4/7
+    p = numerics.choose_params(np.array([-4.0, 4.0]), bits=4, symmetric=True)  # S = 4/7
     s = float(p.scale)
-    np.testing.assert_array_equal(q.quantize(np.array([0.5 * s, -0.5 * s, 2.5 * s]), p), [1, -1, 3])
+    np.testing.assert_array_equal(numerics.quantize(np.array([0.5 * s, -0.5 * s, 2.5 * s]), p), [1, -1, 3])
 
 
 def test_per_channel_params_and_error():
     rng = np.random.default_rng(1)
     w = rng.standard_normal((3, 3, 8, 16)) * np.logspace(-3, 0, 16)  # ranges differ 1000x
-    per_tensor = q.quantization_error(w, bits=8)
-    per_channel = q.quantization_error(w, bits=8, axis=-1)
-    p = q.choose_params(w, bits=8, symmetric=True, axis=-1)
+    per_tensor = numerics.quantization_error(w, bits=8)
+    per_channel = numerics.quantization_error(w, bits=8, axis=-1)
+    p = numerics.choose_params(w, bits=8, symmetric=True, axis=-1)
     assert p.channels == 16 and p.axis == 3
     assert per_channel.per_channel and not per_tensor.per_channel
     assert per_channel.rmse < per_tensor.rmse / 2  # the tensor-wide error: the big channels
     # channel by channel: per-channel scales keep every channel near 8-bit quality, one
     # scale for all leaves the smallest channels with a few levels
-    by_channel = q.channel_sqnr_db(w, q.fake_quantize(w, 8, axis=-1))
-    by_tensor = q.channel_sqnr_db(w, q.fake_quantize(w, 8))
+    by_channel = numerics.channel_sqnr_db(w, numerics.fake_quantize(w, 8, axis=-1))
+    by_tensor = numerics.channel_sqnr_db(w, numerics.fake_quantize(w, 8))
     assert by_channel.shape == (16,) and by_channel.min() > 35
     assert by_tensor[0] <= 0 < by_channel[0] - 40  # smallest channel: all rounded to 0 (0 dB)
     assert by_tensor[-1] == pytest.approx(by_channel[-1], abs=1.0)  # the largest: the same
@@ -165,13 +166,13 @@ def test_per_channel_params_and_error():
 def test_all_zero_channel_does_not_divide_by_zero():
     w = np.zeros((4, 3))
     w[:, 1] = [1.0, -2.0, 0.5, 0.0]
-    out = q.fake_quantize(w, bits=8, axis=-1)
+    out = numerics.fake_quantize(w, bits=8, axis=-1)
     assert np.all(np.isfinite(out)) and np.all(out[:, 0] == 0)
 
 
 def test_error_falls_about_6_db_per_bit():
     x = np.random.default_rng(2).uniform(-1, 1, 100_000)
-    errs = [q.quantization_error(x, bits=b) for b in range(4, 11)]
+    errs = [numerics.quantization_error(x, bits=b) for b in range(4, 11)]
     assert all(a.rmse > b.rmse for a, b in zip(errs, errs[1:], strict=False))
     slope = np.polyfit(range(4, 11), [e.sqnr_db for e in errs], 1)[0]
     assert 5.8 < slope < 6.3
@@ -181,23 +182,23 @@ def test_error_falls_about_6_db_per_bit():
 
 def test_quantize_picks_the_smallest_integer_type():
     x = np.linspace(-1, 1, 11)
-    assert q.quantize(x, q.choose_params(x, bits=4)).dtype == np.int8
-    assert q.quantize(x, q.choose_params(x, bits=12)).dtype == np.int16
-    assert q.quantize(x, q.choose_params(x, bits=8, signed=False)).dtype == np.uint8
+    assert numerics.quantize(x, numerics.choose_params(x, bits=4)).dtype == np.int8
+    assert numerics.quantize(x, numerics.choose_params(x, bits=12)).dtype == np.int16
+    assert numerics.quantize(x, numerics.choose_params(x, bits=8, signed=False)).dtype == np.uint8
 
 
 def test_choose_params_rejects_bad_input():
     with pytest.raises(ValueError, match="finite"):
-        q.choose_params(np.array([1.0, np.nan]))
+        numerics.choose_params(np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="axis"):
-        q.choose_params(np.ones((2, 2)), axis=2)
+        numerics.choose_params(np.ones((2, 2)), axis=2)
     with pytest.raises(ValueError, match="signed"):
-        q.choose_params(np.ones(3), symmetric=True, signed=False)
+        numerics.choose_params(np.ones(3), symmetric=True, signed=False)
 
 
 def test_sqnr_db():
-    assert q.sqnr_db([1.0, 2.0], [1.0, 2.0]) == math.inf
-    assert q.sqnr_db([3.0, 4.0], [3.0, 3.0]) == pytest.approx(10 * math.log10(25 / 1))
+    assert numerics.sqnr_db([1.0, 2.0], [1.0, 2.0]) == math.inf
+    assert numerics.sqnr_db([3.0, 4.0], [3.0, 3.0]) == pytest.approx(10 * math.log10(25 / 1))
 
 
 # --------------------------------------------------------------------------- Keras PTQ and QAT
@@ -245,7 +246,7 @@ def test_fake_quant_ste_matches_numpy_and_passes_gradients_straight_through():
     for bits in (2, 4, 8):
         np.testing.assert_allclose(
             np.asarray(q.fake_quant_ste(tf.constant(w), bits)),
-            q.fake_quantize(w, bits, symmetric=True, axis=-1),
+            numerics.fake_quantize(w, bits, symmetric=True, axis=-1),
             rtol=1e-6,
         )
     v = tf.Variable(w)
@@ -312,9 +313,9 @@ def mlp_and_data():
 @pytest.fixture(scope="module")
 def converted(mlp_and_data):
     model, x = mlp_and_data
-    out = {mode: q.to_tflite(model, mode) for mode in ("float32", "float16", "dynamic_int8")}
-    out["full_int8"] = q.to_tflite(model, "full_int8", representative_data=x[:100])
-    out["full_int8_per_tensor"] = q.to_tflite(
+    out = {mode: litert.to_tflite(model, mode) for mode in ("float32", "float16", "dynamic_int8")}
+    out["full_int8"] = litert.to_tflite(model, "full_int8", representative_data=x[:100])
+    out["full_int8_per_tensor"] = litert.to_tflite(
         model, "full_int8", representative_data=x[:100], per_channel=False
     )
     return out
@@ -323,7 +324,7 @@ def converted(mlp_and_data):
 def test_to_tflite_sizes_follow_the_bits(converted, mlp_and_data):
     model, _ = mlp_and_data
     params = model.count_params()  # 32*256 + 256 + 256*10 + 10 = 11,018
-    anatomy = {mode: q.tflite_anatomy(b) for mode, b in converted.items()}
+    anatomy = {mode: litert.tflite_anatomy(b) for mode, b in converted.items()}
     assert anatomy["float32"].constant_bytes["float32"] == 4 * params
     assert anatomy["float16"].constant_bytes["float16"] == 2 * params
     assert anatomy["full_int8"].constant_bytes["int8"] == 32 * 256 + 256 * 10
@@ -349,21 +350,21 @@ def test_to_tflite_sizes_follow_the_bits(converted, mlp_and_data):
 def test_litert_model_reproduces_keras(converted, mlp_and_data):
     model, x = mlp_and_data
     expected = model.predict(x, verbose=0)
-    f32 = q.LiteRTModel(converted["float32"])
+    f32 = litert.LiteRTModel(converted["float32"])
     assert f32.input_dtype == np.float32 and f32.input_shape == (32,)
     np.testing.assert_allclose(f32.predict(x, batch_size=128), expected, atol=1e-5)
-    int8 = q.LiteRTModel(converted["full_int8"])
+    int8 = litert.LiteRTModel(converted["full_int8"])
     assert int8.input_dtype == np.int8 and int8.output_dtype == np.int8
     out = int8.predict(x)
     assert out.dtype == np.float32 and out.shape == expected.shape
     assert np.max(np.abs(out - expected)) < 0.05  # int8 output step is 1/256
     labels = np.argmax(expected, axis=1)
     assert int8.accuracy(x, labels) > 0.9
-    assert q.LiteRTModel(converted["dynamic_int8"]).accuracy(x, labels) > 0.9
+    assert litert.LiteRTModel(converted["dynamic_int8"]).accuracy(x, labels) > 0.9
 
 
 def test_litert_latency(converted):
-    lite = q.LiteRTModel(converted["full_int8"])
+    lite = litert.LiteRTModel(converted["full_int8"])
     stats = lite.latency(warmup=2, repeats=7)
     assert isinstance(stats, LatencyStats) and stats.n == 7 and stats.median > 0
     assert "bytes" in repr(lite)
@@ -372,50 +373,50 @@ def test_litert_latency(converted):
 def test_litert_model_reads_a_file(converted, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(converted["float16"])
-    assert q.LiteRTModel(path).size_bytes == len(converted["float16"])
+    assert litert.LiteRTModel(path).size_bytes == len(converted["float16"])
 
 
 def test_litert_model_rejects_bad_input(converted):
     with pytest.raises(TypeError, match="bytes"):
-        q.LiteRTModel(123)
+        litert.LiteRTModel(123)
     with pytest.raises(ValueError, match="TFL3"):
-        q.LiteRTModel(b"not a model at all")
-    lite = q.LiteRTModel(converted["float32"])
+        litert.LiteRTModel(b"not a model at all")
+    lite = litert.LiteRTModel(converted["float32"])
     with pytest.raises(ValueError, match="shape"):
         lite.predict(np.zeros((2, 31), np.float32))
     with pytest.raises(ValueError, match="labels"):
         lite.accuracy(np.zeros((2, 32), np.float32), [0])
     with pytest.raises(ValueError, match="TFL3"):
-        q.tflite_anatomy(b"0123456789")
+        litert.tflite_anatomy(b"0123456789")
 
 
 def test_to_tflite_rejects_bad_arguments(mlp_and_data):
     model, x = mlp_and_data
     with pytest.raises(ValueError, match="mode"):
-        q.to_tflite(model, "int4")
+        litert.to_tflite(model, "int4")
     with pytest.raises(ValueError, match="representative_data"):
-        q.to_tflite(model, "full_int8")
+        litert.to_tflite(model, "full_int8")
     with pytest.raises(ValueError, match="shape"):
-        q.to_tflite(model, "full_int8", representative_data=np.zeros((4, 31)))
+        litert.to_tflite(model, "full_int8", representative_data=np.zeros((4, 31)))
     with pytest.raises(ValueError, match="only used by"):
-        q.to_tflite(model, "float16", representative_data=x)
+        litert.to_tflite(model, "float16", representative_data=x)
 
 
 def test_interpreter_falls_back_to_tf_lite(monkeypatch):
     import tensorflow as tf
 
-    assert q.interpreter_class().__module__.startswith("ai_edge_litert")
+    assert litert.interpreter_class().__module__.startswith("ai_edge_litert")
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
-    assert q.interpreter_class() is tf.lite.Interpreter
+    assert litert.interpreter_class() is tf.lite.Interpreter
 
 
 def test_int8_instructions(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor : 0\nflags : fpu sse avx2 avx512_vnni\n")
-    assert q.int8_instructions(cpuinfo) == ["avx512_vnni"]
+    assert machine.int8_instructions(cpuinfo) == ["avx512_vnni"]
     cpuinfo.write_text("Features : fp asimd asimddp i8mm\n")
-    assert q.int8_instructions(cpuinfo) == ["asimddp", "i8mm"]
-    assert q.int8_instructions(tmp_path / "missing") is None
+    assert machine.int8_instructions(cpuinfo) == ["asimddp", "i8mm"]
+    assert machine.int8_instructions(tmp_path / "missing") is None
 
 
 # --------------------------------------------------------------------------- energy
@@ -437,43 +438,45 @@ def test_energy_table_is_horowitz_2014():
         ("read", "DRAM", 32): 640.0,
     }
     for key, pj in expected.items():
-        assert q.op_energy_pj(*key) == pj
-    assert "8-bit int add" in [row.label for row in q.ENERGY_45NM]
+        assert costs.op_energy_pj(*key) == pj
+    assert "8-bit int add" in [row.label for row in costs.ENERGY_45NM]
     with pytest.raises(ValueError, match="no energy"):
-        q.op_energy_pj("mult", "int", 4)
+        costs.op_energy_pj("mult", "int", 4)
 
 
 def test_mac_energy():
-    assert q.mac_energy_pj("fp32") == pytest.approx(4.6)
-    assert q.mac_energy_pj("int8") == pytest.approx(0.3)
-    assert q.mac_energy_pj("fp32") / q.mac_energy_pj("int8") == pytest.approx(15.33, rel=1e-3)
+    assert costs.mac_energy_pj("fp32") == pytest.approx(4.6)
+    assert costs.mac_energy_pj("int8") == pytest.approx(0.3)
+    assert costs.mac_energy_pj("fp32") / costs.mac_energy_pj("int8") == pytest.approx(15.33, rel=1e-3)
     with pytest.raises(ValueError, match="fmt"):
-        q.mac_energy_pj("int4")
+        costs.mac_energy_pj("int4")
 
 
 def test_inference_energy_by_hand():
-    e = q.inference_energy(macs=1000, weights=100, fmt="fp32")
+    e = costs.inference_energy(macs=1000, weights=100, fmt="fp32")
     assert e.compute_joules == pytest.approx(1000 * 4.6e-12)
     assert e.weight_read_joules == pytest.approx(100 * 640e-12)
     assert e.joules == pytest.approx(e.compute_joules + e.weight_read_joules)
-    e8 = q.inference_energy(macs=1000, weights=100, fmt="int8", memory="SRAM 8 KB", batch_size=2)
+    e8 = costs.inference_energy(macs=1000, weights=100, fmt="int8", memory="SRAM 8 KB", batch_size=2)
     assert e8.weight_read_joules == pytest.approx(100 * 5e-12 / 4 / 2)
     assert 0 < e8.memory_share < 1
     with pytest.raises(ValueError, match="fmt"):
-        q.inference_energy(1, 1, fmt="bf16")
+        costs.inference_energy(1, 1, fmt="bf16")
     with pytest.raises(ValueError, match="no energy"):
-        q.inference_energy(1, 1, memory="HBM")
+        costs.inference_energy(1, 1, memory="HBM")
 
 
 def test_compare_latency_interleaves_models(converted):
-    models = {name: q.LiteRTModel(converted[name]) for name in ("float32", "full_int8")}
-    stats = q.compare_latency(models, rounds=3, repeats=4, warmup=1)
+    models = {name: litert.LiteRTModel(converted[name]) for name in ("float32", "full_int8")}
+    stats = timing.compare_latency(
+        {name: m.call() for name, m in models.items()}, rounds=3, repeats=4, warmup=1
+    )
     assert set(stats) == {"float32", "full_int8"}
     assert all(isinstance(s, LatencyStats) and s.n == 12 for s in stats.values())
     with pytest.raises(ValueError, match="empty"):
-        q.compare_latency({})
-    with pytest.raises(TypeError, match="LiteRTModel"):
-        q.compare_latency({"raw": converted["float32"]})
+        timing.compare_latency({})
+    with pytest.raises(TypeError, match="callable"):
+        timing.compare_latency({"raw": converted["float32"]})
 
 
 def test_conversion_is_quiet(mlp_and_data, capsys, caplog):
@@ -485,7 +488,7 @@ def test_conversion_is_quiet(mlp_and_data, capsys, caplog):
     tf_logger.setLevel(logging.INFO)  # as in a notebook kernel, where the INFO lines showed
     try:
         with caplog.at_level(logging.INFO, logger="tensorflow"):
-            q.to_tflite(model, "float32")
+            litert.to_tflite(model, "float32")
         assert tf_logger.level == logging.INFO  # restored
     finally:
         tf_logger.setLevel(old)
