@@ -150,6 +150,12 @@ from . import bench as _bench  # noqa: E402  (notebook 04's benchmark; does not 
 
 register("bench", help=_bench.HELP, configure=_bench.configure, run=_bench.run)
 
+from . import results as _results  # noqa: E402
+
+register(
+    "results", help=_results.PACK_HELP, configure=_results.configure_pack, run=_results.run_pack
+)
+
 
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:

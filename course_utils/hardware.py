@@ -746,6 +746,11 @@ def _cpu_flags() -> set[str]:
     return flags
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags, lower case (``'avx2'``, ``'avx512_vnni'``, ``'asimddp'``, ...)."""
+    return frozenset(_cpu_flags())
+
+
 def _cache_bytes() -> dict[str, int]:
     """Per-core L1d/L2 and shared L3 sizes from sysfs (Linux), e.g. {'L1d': 32768, ...}."""
     caches: dict[str, int] = {}
