@@ -190,6 +190,8 @@ def read_json(path: str | Path) -> Any:
         raise ValueError("empty file")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to be a card or pack") from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise ValueError("truncated JSON (the file ends early)") from None
@@ -197,7 +199,9 @@ def read_json(path: str | Path) -> Any:
 
 
 def _finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return abs(value) < 1e300  # False for NaN and inf; a JSON int may exceed any float
 
 
 def check_card(data: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -241,9 +245,9 @@ def check_card(data: Any) -> tuple[dict[str, Any] | None, list[str]]:
     for key, kind in MACHINE_FIELDS.items():
         value = raw_machine.get(key)
         if kind is list and isinstance(value, list):
-            machine[key] = [str(v) for v in value if isinstance(v, str)]
+            machine[key] = [v[:200] for v in value[:16] if isinstance(v, str)]
         elif isinstance(value, kind) and not isinstance(value, bool):
-            machine[key] = value
+            machine[key] = value[:200] if kind is str else value
     if not machine:
         notes.append(f"{notebook}: no machine facts")
     created = data.get("created_utc")

@@ -110,10 +110,11 @@ def test_check_card_keeps_what_is_usable_and_says_what_is_not():
         "no_value": {"unit": "s"},
         "text_value": {"value": "fast", "unit": "s"},
         "bool_value": {"value": True, "unit": "s"},
+        "huge_int": {"value": 10**400, "unit": "s"},
     }
     card, notes = results.check_card(_card(metrics=metrics))
     assert list(card["metrics"]) == ["train_seconds"]
-    assert len(notes) == 1 and "left out 5 metric(s)" in notes[0] and "nan_seconds" in notes[0]
+    assert len(notes) == 1 and "left out 6 metric(s)" in notes[0] and "nan_seconds" in notes[0]
     bad_machine = {"cpu": 7, "physical_cores": "four", "logical_cpus": True, "gpus": ["T4", 3]}
     card, notes = results.check_card(_card(machine=bad_machine))
     assert card["machine"] == {"gpus": ["T4"]} and notes == []
@@ -144,6 +145,7 @@ def test_check_card_refuses_what_it_cannot_read(data, match):
         (b'{"notebook": "03", "metrics": {', "truncated JSON"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "binary data"),
         (b"notebook: 03", "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b"[" + b" " * results.MAX_FILE_BYTES + b"]", "larger than the 2 MiB cap"),
     ],
 )
