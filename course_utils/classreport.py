@@ -238,8 +238,8 @@ def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
     for label, v in x.items():
         if (0.6745 * abs(v - mid) / mad > OUTLIER_Z) if mad else abs(v - mid) > 1e-9 * abs(mid):
             value = values[label]
-            why = f"{value / med:.3g}x the class median" if positive else f"class median {med:.4g}"
-            found.append((label, why + ("" if mad else " (the others agree)")))
+            why = f"{value / med:.3g}x the class median" if positive else f"median {med:.4g}"
+            found.append((label, why if mad else f"most others have {med:.6g}"))
     return found
 
 

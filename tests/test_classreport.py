@@ -351,3 +351,14 @@ def test_an_empty_section_says_so_instead_of_a_figure(tmp_path):
     assert set(figures) == {"lenet", "metrics"}
     page = classreport.write_report(c, tmp_path / "r.html").read_text()
     assert page.count('class="empty"') == 4  # roofline, int8, crossover, outliers
+
+
+def test_outliers_by_robust_z_score():
+    times = {f"m{i}": 20.0 + i for i in range(9)}
+    assert classreport.outliers(times) == []
+    assert classreport.outliers({**times, "slow": 400.0}) == [("slow", "16.3x the class median")]
+    same = {f"m{i}": 81_194.0 for i in range(6)}
+    assert classreport.outliers({**same, "odd": 81_000.0}) == [("odd", "most others have 81194")]
+    gains = {f"m{i}": 0.1 * i - 0.2 for i in range(8)}  # percentage points, some negative
+    assert [label for label, _ in classreport.outliers({**gains, "far": 9.0})] == ["far"]
+    assert classreport.outliers({"a": 1.0, "b": 100.0}) == []  # too few to judge
