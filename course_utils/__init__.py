@@ -23,6 +23,7 @@ efficiency depthwise-separable costs, MobileNet tables, per-layer timing
 quantize   number formats, affine quantization, LiteRT conversion, energy per op
 compress   magnitude and filter pruning, gzip size, distillation
 roofline_plot  placing measured layers under a roof, roofline figures
+classreport  the class's results packs on one offline HTML page (instructors)
 ========== ==============================================================
 
 Importing this package first sets TensorFlow's environment knobs (see ``tfenv``).

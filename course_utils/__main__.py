@@ -150,6 +150,16 @@ from .labs import cpu_vs_gpu as _bench  # noqa: E402  (notebook 04's benchmark; 
 
 register("bench", help=_bench.HELP, configure=_bench.configure, run=_bench.run)
 
+from . import classreport as _classreport  # noqa: E402  (results packs -> one HTML page)
+from . import results as _results  # noqa: E402
+
+register(
+    "results", help=_results.PACK_HELP, configure=_results.configure_pack, run=_results.run_pack
+)
+register(
+    "class-report", help=_classreport.HELP, configure=_classreport.configure, run=_classreport.run
+)
+
 
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:

@@ -83,7 +83,8 @@ def physical_cores() -> int:
     return int(psutil.cpu_count(logical=False) or psutil.cpu_count() or os.cpu_count() or 1)
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags, lower case (``'avx2'``, ``'avx512_vnni'``, ``'asimddp'``, ...)."""
     text = _cpuinfo_field("flags", "features")
     if text:
         return set(text.lower().split())
@@ -268,7 +269,7 @@ def local(detect_gpus: bool = True, clock_hz: float | None = None) -> LocalMachi
     """
     import psutil
 
-    flags = _cpu_flags()
+    flags = cpu_flags()
     bits, fma, notes = _simd(
         flags,
         platform.machine(),

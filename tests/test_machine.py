@@ -40,7 +40,7 @@ def test_local_machine_is_sane(machine):
 
 
 def test_local_flags_match_simd_width(machine):
-    flags = machine_mod._cpu_flags()
+    flags = machine_mod.cpu_flags()
     if "avx2" in flags and "avx512f" not in flags:
         assert machine.simd_bits == 256
     if machine.simd_bits == 256 and "fma" in flags:

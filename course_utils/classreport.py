@@ -1,0 +1,533 @@
+"""The class on one page: every student's results read back, for the instructor (issue 15).
+
+Students hand in one pack of their results cards each (:func:`course_utils.results.pack`);
+``python -m course_utils class-report FOLDER -o report.html`` reads the packs (or loose cards,
+one sub-folder per student) and writes one self-contained HTML page, figures embedded, nothing
+loaded from the network: the machines; the class on one roofline (notebook 08); LeNet's
+training time against cores (03); int8 against fp32 latency by int8 instruction set (06); each
+machine's CPU-vs-GPU crossover (04); each metric's spread, catalogue and seed 002 devices as
+references; outliers by name. In a notebook: ``c = load_class(FOLDER)``, then ``tables(c)``
+and ``figures(c)``. Bad input never stops it: each file skipped or partly used gets ONE line
+in ``c.problems`` naming it and why; files are only read.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import hardware, plots, results
+from .roofline import attainable_flop_per_s
+
+#: Where each part of the report reads its numbers: "NN/metric_name" on notebook NN's card.
+#: When a notebook renames a metric, change it here; "metrics" lists the strip plots (the
+#: table under them shows every metric of every card).
+# fmt: off
+SECTIONS: dict[str, dict[str, str]] = {
+    "roofline": {"peak": "08/measured_peak_flop_per_s",
+                 "bandwidth": "08/measured_bandwidth_bytes_per_s"},
+    "lenet": {"training": "03/train_seconds"},
+    "int8": {"LeNet fp32": "06/float32_latency_seconds",
+             "LeNet int8": "06/int8_latency_seconds",
+             "MobileNet fp32": "06/mobilenet_float32_latency_seconds",
+             "MobileNet int8": "06/mobilenet_int8_latency_seconds"},
+    "crossover": {"measured": "04/crossover_params_gpu",
+                  "estimate": "04/crossover_params_estimate"},
+    "metrics": {"GEMM (01)": "01/measured_gemm_flop_per_s",
+                "LeNet training (03)": "03/train_seconds",
+                "LeNet accuracy (03)": "03/test_accuracy",
+                "MLP 4096 epoch (04)": "04/mlp_epoch_seconds_n4096",
+                "MobileNet V1 (05)": "05/mobilenet_v1_latency_seconds",
+                "int8 LeNet (06)": "06/int8_latency_seconds",
+                "pruned accuracy (07)": "07/pruned_accuracy",
+                "peak (08)": "08/measured_peak_flop_per_s",
+                "bandwidth (08)": "08/measured_bandwidth_bytes_per_s"},
+}
+# fmt: on
+SI_UNITS = ("FLOP/s", "B/s", "s", "FLOP", "MAC", "B", "bytes", "J", "params", "images/s")
+OUTLIER_Z = 3.5  # robust z-score (median and MAD, Iglewicz & Hoaglin 1993) that names a value
+
+
+@dataclass
+class Machine:
+    """A student's machine: its cards' facts and metrics (keys '08/metric_name'). A student whose
+    cards come from two machines (a laptop and Colab) has two."""
+
+    label: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+    def get(self, section: str, role: str) -> float | None:
+        """The value :data:`SECTIONS` names for ``(section, role)``, or None."""
+        return self.values.get(SECTIONS[section][role])
+
+    @property
+    def simd(self) -> str:
+        """Widest SIMD extension, 'none' or 'unknown' (older cards do not record it)."""
+        found = self.facts.get("simd")
+        return "unknown" if found is None else (found or ["none"])[-1]
+
+    @property
+    def int8_isa(self) -> str:
+        """The int8 dot-product instructions ('AVX-512 VNNI', ...), 'none' or 'unknown'."""
+        found = self.facts.get("int8_dot_product")
+        return "unknown" if found is None else ", ".join(found) or "none"
+
+    @property
+    def cores(self) -> int | None:
+        """Physical cores (older cards: logical CPUs)."""
+        return self.facts.get("physical_cores") or self.facts.get("logical_cpus")
+
+
+@dataclass
+class ClassData:
+    """Every machine of the class and one line per input file skipped or partly used."""
+
+    machines: list[Machine]
+    problems: list[str]
+
+
+# ------------------------------------------------------------------------- reading
+
+
+def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
+    """(alias or None for loose cards, usable cards) of one file; ``note`` gets its problems."""
+    data = results.read_json(path)
+    if not (isinstance(data, dict) and ("format" in data or "cards" in data)):
+        card, notes = results.check_card(data)
+        note += notes
+        return None, [card] if card else []
+    if data.get("format") != results.PACK_FORMAT or not isinstance(data.get("cards"), list):
+        raise ValueError(f"says it is a pack but is not a {results.PACK_FORMAT!r} with a card list")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= results.SCHEMA_VERSION:
+        raise ValueError(f"pack of unknown schema_version {version!r}")
+    try:
+        alias = results.check_alias(data.get("alias", ""))
+    except (TypeError, ValueError):
+        alias = path.stem
+        note.append(f"no valid alias, shown as {alias!r}")
+    cards, where = [], {}  # where: a problem -> the cards that have it
+    for i, raw in enumerate(data["cards"]):
+        card, notes = results.check_card(raw)
+        for n in notes:
+            where.setdefault(n, []).append(str(i + 1))
+        cards += [card] if card else []
+    note += [f"card {', '.join(cards_)}: {n}" for n, cards_ in where.items()]
+    if not cards:
+        raise ValueError("pack holds no usable card")
+    return alias, cards
+
+
+def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassData:
+    """Read every pack and loose card under ``folder`` (recursively; hidden files and ``ignore``
+    left out). Loose cards belong to the student named by their sub-folder. Never raises for
+    bad input: each file skipped or partly used gets one line in ``problems``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder {folder}: give the folder holding the class's packs")
+    skip = Path(ignore).resolve() if ignore else None
+    problems: list[str] = []
+    owner: dict[str, str] = {}  # alias -> the pack or folder that claimed it first
+    cards: dict[str, list[tuple[dict, str]]] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or rel.startswith(".") or "/." in rel or path.resolve() == skip:
+            continue
+        note: list[str] = []
+        try:
+            alias, found = _entries(path, note)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{rel}: {'; '.join([*note, str(exc)])}; skipped")
+            continue
+        if not found:
+            problems.append(f"{rel}: {'; '.join(note)}; skipped")
+            continue
+        source = rel if alias else path.parent.relative_to(folder).as_posix()
+        alias = alias or (source if source != "." else "loose cards")
+        if owner.setdefault(alias, source) != source:
+            n = 2
+            while f"{alias} ({n})" in owner:
+                n += 1
+            note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{alias} ({n})'")
+            alias = f"{alias} ({n})"
+            owner[alias] = source
+        cards.setdefault(alias, []).extend((card, rel) for card in found)
+        if note:
+            problems.append(f"{rel}: {'; '.join(note)}; partly used")
+    machines = []
+    for alias, entries in cards.items():
+        machines += _machines(alias, entries, problems)
+    return ClassData(machines, problems)
+
+
+def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) -> list[Machine]:
+    """One :class:`Machine` per distinct (CPU, logical CPUs, GPUs) among one student's cards."""
+    groups: dict[tuple, list[tuple[dict, str]]] = {}
+    for card, rel in sorted(entries, key=lambda e: e[0]["created_utc"]):  # newer cards win
+        m = card["machine"]
+        fingerprint = (m.get("cpu"), m.get("logical_cpus"), tuple(m.get("gpus", [])))
+        if fingerprint == (None, None, ()) and groups:
+            fingerprint = next(iter(groups))  # no machine facts: the student's first machine
+        groups.setdefault(fingerprint, []).append((card, rel))
+    machines = []
+    for i, group in enumerate(groups.values()):
+        label = alias if len(groups) == 1 else f"{alias} (machine {i + 1})"
+        machine = Machine(label)
+        seen: dict[str, str] = {}
+        for card, rel in group:
+            nb = card["notebook"][:2]
+            if nb in seen:
+                problems.append(f"{seen[nb]}: its notebook {nb} card replaced by {rel}'s (newer)")
+            seen[nb] = rel
+            machine.facts.update(card["machine"])
+            for name, metric in card["metrics"].items():
+                machine.values[f"{nb}/{name}"] = float(metric["value"])
+                machine.units[f"{nb}/{name}"] = metric["unit"]
+        machines.append(machine)
+    return machines
+
+
+# -------------------------------------------------------------------------- tables
+
+
+def reference_devices(c: ClassData) -> list[hardware.Device]:
+    """Catalogue CPUs and boards, and the catalogued GPUs the class's machines have (fp32)."""
+    gpus = {hardware.catalog_gpu(g) for m in c.machines for g in m.facts.get("gpus", [])}
+    devices = [d for d in hardware.catalog() if d.kind in ("cpu", "board") or d in gpus]
+    return [d for d in devices if "fp32" in d.peak_flops]
+
+
+def references(c: ClassData, unit: str) -> list[tuple[str, float]]:
+    """(label, value) for a metric in FLOP/s (fp32 peaks) or B/s (memory bandwidths): the
+    :func:`reference_devices` and seed 002's K80/TPU/P40 table; none for other units."""
+    unit = unit.split(",")[0].strip()
+    if unit not in ("FLOP/s", "B/s"):
+        return []
+    flop = unit == "FLOP/s"
+    own = [(d.name, d.peak("fp32") if flop else d.memory_bandwidth_bytes_per_s)
+           for d in reference_devices(c)]  # fmt: skip
+    quantity = "training TOPS" if flop else "bandwidth"
+    seed = hardware.seed_002_accelerator_table()
+    return own + [(f"seed 002: {r.device}", r.seed_value) for r in seed
+                  if r.quantity == quantity and r.seed_value]  # fmt: skip
+
+
+def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
+    """(label, why) for values far from the class: robust z-score > :data:`OUTLIER_Z` (log
+    scale when all are positive), or differing from a majority of identical values."""
+    if len(values) < 5:
+        return []
+    positive = all(v > 0 for v in values.values())
+    x = {k: math.log(v) if positive else v for k, v in values.items()}
+    mid = statistics.median(x.values())
+    mad = statistics.median(abs(v - mid) for v in x.values())
+    med = statistics.median(values.values())
+    found = []
+    for label, v in x.items():
+        if (0.6745 * abs(v - mid) / mad > OUTLIER_Z) if mad else abs(v - mid) > 1e-9 * abs(mid):
+            value = values[label]
+            why = f"{value / med:.3g}x the class median" if positive else f"median {med:.4g}"
+            found.append((label, why if mad else f"most others have {med:.6g}"))
+    return found
+
+
+def _pairs(c: ClassData, net: str) -> list[tuple[Machine, float, float]]:
+    """(machine, fp32 latency, int8 latency) of ``net`` ('LeNet', 'MobileNet'), notebook 06."""
+    pairs = [(m, m.get("int8", f"{net} fp32"), m.get("int8", f"{net} int8")) for m in c.machines]
+    return [(m, f, i) for m, f, i in pairs if f and i]
+
+
+#: Each table of :func:`tables`: its title on the page and its columns (units in brackets).
+# fmt: off
+TABLES = {
+    "machines": ("The machines",
+                 "machine|CPU|cores|logical CPUs|SIMD|int8 dot product|GPUs|notebooks"),
+    "roofline": ("The class on one roofline",
+                 "machine|SIMD|peak [FLOP/s]|bandwidth [B/s]|ridge point [FLOP/B]"),
+    "lenet": ("LeNet training time against cores", "machine|cores|SIMD|training [s]"),
+    "int8": ("int8 against fp32, by int8 instruction set", "int8 dot product|LeNet machines|"
+             "LeNet fp32/int8 [x]|MobileNet machines|MobileNet fp32/int8 [x]"),
+    "crossover": ("Each machine's CPU-vs-GPU crossover", "machine|GPUs|source|crossover [params]"),
+    "metrics": ("Each metric across the class",
+                "notebook|metric|unit|machines|min|median|max|references"),
+    "outliers": ("Outliers", "machine|notebook|metric|value|why"),
+}
+# fmt: on
+
+
+def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
+    """The report's tables (:data:`TABLES`) as lists of row dicts, numbers unformatted."""
+    rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
+    for m in c.machines:
+        gpus, f = ", ".join(m.facts.get("gpus", [])) or "none", m.facts
+        notebooks = " ".join(sorted({k[:2] for k in m.values}))
+        row = (m.label, f.get("cpu", "?"), m.cores, f.get("logical_cpus"), m.simd, m.int8_isa)
+        rows["machines"].append((*row, gpus, notebooks))
+        peak, bandwidth = m.get("roofline", "peak"), m.get("roofline", "bandwidth")
+        if peak and bandwidth and peak > 0 and bandwidth > 0:
+            rows["roofline"].append((m.label, m.simd, peak, bandwidth, peak / bandwidth))
+        if seconds := m.get("lenet", "training"):
+            rows["lenet"].append((m.label, m.cores, m.simd, seconds))
+        if kind := next((k for k in SECTIONS["crossover"] if m.get("crossover", k)), None):
+            rows["crossover"].append((m.label, gpus, kind, m.get("crossover", kind)))
+    for isa in sorted({m.int8_isa for m in c.machines}):
+        row = (isa,)
+        for net in ("LeNet", "MobileNet"):
+            ratios = [f / i for m, f, i in _pairs(c, net) if m.int8_isa == isa]
+            row += (len(ratios), statistics.median(ratios) if ratios else None)
+        if row[1] or row[3]:
+            rows["int8"].append(row)
+    for key in sorted({k for m in c.machines for k in m.values}):
+        got = {m.label: m.values[key] for m in c.machines if key in m.values}
+        unit = next(m.units[key] for m in c.machines if key in m.units)
+        refs = "; ".join(f"{name} {_fmt(v, unit)}" for name, v in references(c, unit))
+        spread = (min(got.values()), statistics.median(got.values()), max(got.values()))
+        rows["metrics"].append((key[:2], key[3:], unit, len(got), *spread, refs))
+        for label, why in outliers(got):
+            rows["outliers"].append((label, key[:2], key[3:], _fmt(got[label], unit), why))
+    columns = {name: columns.split("|") for name, (_, columns) in TABLES.items()}
+    return {name: [dict(zip(columns[name], r, strict=True)) for r in rows[name]] for name in TABLES}
+
+
+# ------------------------------------------------------------------------- figures
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    """``value`` with an SI prefix where its unit takes one ('186 GFLOP/s'), else 4 digits."""
+    if not isinstance(value, float):
+        return "" if value is None else str(value)
+    base = unit.split(",")[0].strip()
+    if base in SI_UNITS:
+        return plots.si(value, base)
+    number = f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
+    return f"{number} {base}".strip()
+
+
+def _axis(ax: Any, which: str, unit: str, values: list[float]) -> None:
+    """Axis ``which`` ('x', 'y') of ``ax``: log when ``values`` span over 3x, ticks in ``unit``."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi, axis = min(values), max(values), getattr(ax, f"{which}axis")
+    if lo > 0 and hi > 3 * lo:
+        getattr(ax, f"set_{which}scale")("log")
+        axis.set_major_locator(LogLocator(subs=(1.0,) if hi > 300 * lo else (1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+    base = unit.split(",")[0].strip()
+    axis.set_major_formatter(
+        FuncFormatter(lambda v, _: plots.si(v, base) if base in SI_UNITS else f"{v:.3g}")
+    )
+
+
+def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units: str) -> None:
+    """Points (x, y, group) on log-log axes in ``units`` ('x unit|y unit'), a colour per group."""
+    groups = sorted({g for _, _, g in points})
+    for color, group in zip(plots.PALETTE * 4, groups, strict=False):
+        xy = [(x, y) for x, y, g in points if g == group]
+        ax.scatter(*zip(*xy, strict=True), color=color, label=group, s=25)
+    _axis(ax, "x", units.split("|")[0], [x for x, _, _ in points])
+    _axis(ax, "y", units.split("|")[1], [y for _, y, _ in points])
+    ax.legend(title=legend, fontsize=7)
+
+
+def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
+    ax = fig.add_subplot()
+    intensity = np.logspace(-2, 3, 200)  # FLOP/byte
+    for r in rows:
+        roof = attainable_flop_per_s(intensity, r["peak [FLOP/s]"], r["bandwidth [B/s]"])
+        ax.plot(intensity, roof, color=plots.COLORS["measured"], lw=1, alpha=0.6)
+    for d in reference_devices(c):
+        roof = attainable_flop_per_s(intensity, d.peak("fp32"), d.memory_bandwidth_bytes_per_s)
+        ax.plot(intensity, roof, "--", color=plots.COLORS["estimate"], lw=1)
+        ax.text(intensity[-1], roof[-1], f" {d.name}", fontsize=7, va="center")
+    ax.plot([], [], color=plots.COLORS["measured"], label="a machine of the class, measured")
+    ax.plot([], [], "--", color=plots.COLORS["estimate"], label="catalogue, fp32 datasheet")
+    ax.set(xscale="log", yscale="log", xlabel="intensity [FLOP/byte]", ylabel="attainable")
+    _axis(ax, "y", "FLOP/s", list(ax.get_ylim()))
+    ax.set_title("The class on one roofline (notebook 08)")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
+    ax, rows = fig.add_subplot(), sorted(rows, key=lambda r: r["crossover [params]"])
+    for kind, color in (("measured", "gpu"), ("estimate", "estimate")):
+        width = [r["crossover [params]"] if r["source"] == kind else 0 for r in rows]
+        label = "measured on its GPU" if kind == "measured" else "estimate, catalogue GPU"
+        ax.barh([r["machine"] for r in rows], width, color=plots.COLORS[color], label=label)
+    _axis(ax, "x", "params", [r["crossover [params]"] for r in rows])
+    ax.set(
+        xlabel="MLP size where the GPU starts to win", title="CPU-vs-GPU crossover (notebook 04)"
+    )
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend()
+    return fig
+
+
+def _strips(fig: Any, c: ClassData, strips: dict[str, str]) -> Any:
+    rng = np.random.default_rng(0)
+    for k, (role, key) in enumerate(strips.items()):
+        ax = fig.add_subplot(len(strips), 1, k + 1)
+        values = [m.values[key] for m in c.machines if key in m.values]
+        unit = next(m.units[key] for m in c.machines if key in m.units)
+        ax.scatter(values, rng.uniform(-1, 1, len(values)), s=12, color=plots.COLORS["measured"])
+        refs = references(c, unit)
+        for name, ref in refs:
+            color = plots.COLORS["paper" if name.startswith("seed") else "estimate"]
+            ax.axvline(ref, color=color, lw=0.8)
+            ax.text(ref, 0.97, name, rotation=90, fontsize=6, ha="right", va="top",
+                    transform=ax.get_xaxis_transform())  # fmt: skip
+        _axis(ax, "x", unit, values + [ref for _, ref in refs])
+        ax.set(yticks=[], ylim=(-1.5, 1.5))
+        ax.set_ylabel(f"{role}\n[{unit}]", rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("Each metric across the class (lines: catalogue and seed 002 devices)")
+    return fig
+
+
+def _lenet(fig: Any, rows: list[dict[str, Any]]) -> Any:
+    ax = fig.add_subplot()
+    rows = [r for r in rows if r["cores"]]
+    jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
+    points = [
+        (r["cores"] * j, r["training [s]"], r["SIMD"]) for r, j in zip(rows, jitter, strict=True)
+    ]
+    _scatter(ax, points, "widest SIMD", units="cores|s")
+    ax.set(xlabel="CPU cores (jittered)", ylabel="training time")
+    ax.set_title("LeNet training time against cores (notebook 03)")
+    return fig
+
+
+def _int8(fig: Any, c: ClassData) -> Any:
+    for k, net in enumerate(("LeNet", "MobileNet")):
+        ax, points = (
+            fig.add_subplot(1, 2, k + 1),
+            [(f, i, m.int8_isa) for m, f, i in _pairs(c, net)],
+        )
+        if points:
+            ends = [min(min(p[:2]) for p in points), max(max(p[:2]) for p in points)]
+            ax.plot(ends, ends, ":", color="grey")
+            _scatter(ax, points, "int8 dot product", units="s|s")
+        ax.set(xlabel="fp32 latency", ylabel="int8 latency (dotted: same speed)")
+        ax.set_title(f"{net}, batch 1 (notebook 06)")
+    return fig
+
+
+def figures(c: ClassData) -> dict[str, Any]:
+    """The report's matplotlib figures by section name (a section without data has none)."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    t, figs = tables(c), {}
+    strips = {
+        r: k for r, k in SECTIONS["metrics"].items() if any(k in m.values for m in c.machines)
+    }
+    with mpl.rc_context():
+        plots.use_course_style()
+        if t["roofline"]:
+            figs["roofline"] = _roofline(
+                Figure(figsize=(8, 5), layout="constrained"), c, t["roofline"]
+            )
+        if t["lenet"]:
+            figs["lenet"] = _lenet(Figure(figsize=(7, 4.2), layout="constrained"), t["lenet"])
+        if t["int8"]:
+            figs["int8"] = _int8(Figure(figsize=(10, 4.2), layout="constrained"), c)
+        if t["crossover"]:
+            height = 1.2 + 0.22 * len(t["crossover"])
+            figs["crossover"] = _crossover(
+                Figure(figsize=(7, height), layout="constrained"), t["crossover"]
+            )
+        if strips:
+            height = 1.5 * len(strips) + 0.6
+            figs["metrics"] = _strips(Figure(figsize=(8, height), layout="constrained"), c, strips)
+    return figs
+
+
+# ---------------------------------------------------------------------------- page
+
+
+_CSS = (
+    "body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+    "img{max-width:100%}.problems li{font-family:monospace}"
+)
+
+
+def _table(name: str, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return f'<p class="empty" id="{name}">No card holds these metrics yet.</p>'
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    unit = re.compile(r"\[(.*)\]")
+    cells = [
+        [_fmt(v, (unit.findall(k) or [r.get("unit", "")])[0]) for k, v in r.items()] for r in rows
+    ]
+    body = "".join(
+        f"<tr>{''.join(f'<td>{html.escape(v)}</td>' for v in row)}</tr>" for row in cells
+    )
+    return f'<table id="{name}"><tr>{head}</tr>{body}</table>'
+
+
+def write_report(c: ClassData, out: str | Path) -> Path:
+    """Write the self-contained HTML page of class ``c`` to ``out``; returns its path."""
+    t, figs = tables(c), figures(c)
+    parts = [
+        f"<h1>The class's results</h1><p>{len(c.machines)} machines; "
+        f"{len(c.problems)} files skipped or partly used (listed at the end).</p>"
+    ]
+    for name, (title, _) in TABLES.items():
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if name in figs:
+            buf = io.BytesIO()
+            figs[name].savefig(buf, format="png", dpi=90, bbox_inches="tight")
+            data = base64.b64encode(buf.getvalue()).decode()
+            parts.append(
+                f'<figure id="fig-{name}"><img alt="{title}" src="data:image/png;base64,{data}"></figure>'
+            )
+        parts.append(_table(name, t[name]))
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in c.problems) or "<li>none</li>"
+    parts.append(f'<h2>Files skipped or partly used</h2><ul class="problems">{items}</ul>')
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Class report</title>'
+        f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
+    out = Path(out)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+HELP = "one offline HTML page of the class's results packs, for the instructor"
+
+
+def configure(parser: Any) -> None:
+    """``class-report FOLDER [-o report.html]``."""
+    parser.add_argument("folder", help="folder of results packs (or sub-folders of loose cards)")
+    parser.add_argument("-o", "--out", default="class-report.html", help="the HTML page to write")
+
+
+def run(args: Any) -> int:
+    """Write the page; 0 if every file was used in full, 1 if any was skipped or cut, 2 usage."""
+    try:
+        c = load_class(args.folder, ignore=args.out)
+    except FileNotFoundError as exc:
+        print(f"class-report: error: {exc}", file=sys.stderr)
+        return 2
+    for line in c.problems:
+        print(line, file=sys.stderr)
+    path = write_report(c, args.out)
+    print(
+        f"wrote {path}: {len(c.machines)} machines, {len(c.problems)} files skipped or partly used"
+    )
+    return 1 if c.problems or not c.machines else 0
