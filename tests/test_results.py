@@ -53,6 +53,7 @@ def test_missing_card_says_which_notebook(tmp_path):
 
 
 def test_card_has_schema_version_and_the_machine_facts_the_class_report_needs(tmp_path):
+    from course_utils import machine as this
 
     path = results.save_results("08_rooflines", {"x_seconds": (1.0, "s")}, directory=tmp_path)
     card = json.loads(path.read_text())
