@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from course_utils import costs, litert, machine, numerics, timing
+from course_utils import costs, litert, numerics, timing
 from course_utils.labs import quantization as q  # before Keras: sets TensorFlow's environment knobs
 from course_utils.timing import LatencyStats
 
@@ -408,15 +408,6 @@ def test_interpreter_falls_back_to_tf_lite(monkeypatch):
     assert litert.interpreter_class().__module__.startswith("ai_edge_litert")
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
     assert litert.interpreter_class() is tf.lite.Interpreter
-
-
-def test_int8_instructions(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor : 0\nflags : fpu sse avx2 avx512_vnni\n")
-    assert machine.int8_instructions(cpuinfo) == ["avx512_vnni"]
-    cpuinfo.write_text("Features : fp asimd asimddp i8mm\n")
-    assert machine.int8_instructions(cpuinfo) == ["asimddp", "i8mm"]
-    assert machine.int8_instructions(tmp_path / "missing") is None
 
 
 # --------------------------------------------------------------------------- energy

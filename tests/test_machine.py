@@ -174,3 +174,79 @@ def test_bandwidth_sweep_small_arrays_repeat_inside_a_sample():
     assert small.calls_per_sample > large.calls_per_sample >= 1
     assert small.latency.min >= 1e-3  # each sample long enough to time reliably
     assert math.isfinite(small.bytes_per_s) and small.bytes_per_s > 0
+
+
+# --------------------------------------------------------------------------- other machines, played here
+
+
+def test_int8_instructions_from_flags():
+    assert machine_mod.int8_instructions({"fpu", "sse", "avx2", "avx512_vnni"}) == ["avx512_vnni"]
+    assert machine_mod.int8_instructions({"fp", "asimd", "asimddp", "i8mm"}) == ["asimddp", "i8mm"]
+    assert machine_mod.int8_instructions({"avx2", "fma"}) == []
+    assert isinstance(machine_mod.int8_instructions(), list)  # this machine
+
+
+class _Freq:
+    def __init__(self, current, max_):
+        self.current, self.max, self.min = current, max_, 0.0
+
+
+@pytest.fixture
+def apple_silicon(monkeypatch):
+    """An M2 MacBook as this machine: sysctl answers, no /proc, psutil.cpu_freq misbehaves."""
+    import psutil
+
+    answers = {
+        "machdep.cpu.brand_string": "Apple M2",
+        "hw.optional.arm": "hw.optional.arm.FEAT_DotProd: 1\nhw.optional.arm.FEAT_I8MM: 1\n"
+        "hw.optional.arm.FEAT_BF16: 1\nhw.optional.arm.FEAT_SME: 0",
+    }
+    monkeypatch.setattr(machine_mod.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(machine_mod.platform, "machine", lambda: "arm64")
+    monkeypatch.setattr(machine_mod, "_read", lambda path: "")
+    monkeypatch.setattr(machine_mod, "_sysctl", lambda name, with_names=False: answers.get(name))
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: (_ for _ in ()).throw(SystemError("sysctl")))
+    return answers
+
+
+def test_apple_silicon_flags_clock_and_peak(apple_silicon):
+    flags = machine_mod.cpu_flags()
+    assert {"asimddp", "i8mm", "bf16", "asimd", "fma"} <= flags and "feat_sme" not in flags
+    assert machine_mod.int8_instructions() == ["asimddp", "i8mm"]
+    here = machine_mod.local(detect_gpus=False)  # psutil.cpu_freq raising must not break it
+    assert here.cpu_model == "Apple M2" and here.clock_hz == 3.49e9
+    assert (here.simd_bits, here.fma_units) == (128, 4)
+    assert here.theoretical_peak_flop_per_s == pytest.approx(here.physical_cores * 4 * 2 * 4 * 3.49e9)
+
+
+def test_scaled_or_missing_clock_is_assumed_and_labelled(monkeypatch):
+    import psutil
+
+    monkeypatch.setattr(machine_mod, "cpu_model", lambda: "Some CPU")
+    monkeypatch.setattr(machine_mod, "_read", lambda path: "")
+    monkeypatch.setattr(machine_mod, "_cpuinfo_field", lambda *names: None)
+    monkeypatch.setattr(machine_mod, "_sysctl", lambda name, with_names=False: None)
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: _Freq(3.2, 3.2))  # 'MHz' that are GHz
+    hz, source = machine_mod._clock_hz()
+    assert hz == machine_mod.ASSUMED_CLOCK_HZ and "ASSUMED" in source
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: _Freq(2400.0, 3600.0))
+    assert machine_mod._clock_hz() == (3.6e9, "psutil.cpu_freq().max (maximum, may include boost)")
+
+
+def test_describe_device_on_a_gpu_runtime(monkeypatch):
+    """A Colab GPU runtime as TensorFlow reports it: one GPU with its name and capability."""
+    import tensorflow as tf
+
+    from course_utils import timing
+
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(timing, "gpus", lambda: [gpu])
+    monkeypatch.setattr(machine_mod, "gpus", lambda: [gpu])
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "get_device_details",
+        lambda d: {"device_name": "Tesla T4", "compute_capability": (7, 5)},
+    )
+    assert timing.device_name("gpu") == "/GPU:0" and timing.device_name("auto") == "/GPU:0"
+    assert machine_mod.describe_device("gpu") == "GPU: Tesla T4 (compute capability 7.5)"
+    assert hardware.catalog_gpu("Tesla T4") is hardware.get("t4")

@@ -1,5 +1,6 @@
 """Tests of course_utils.timing: timers, latency statistics, devices and model latency."""
 
+import math
 import time
 from collections import namedtuple
 
@@ -231,3 +232,64 @@ def test_measure_throughput(tiny_model):
         timing.measure_throughput(tiny_model, [])
     with pytest.raises(ValueError, match="batch_sizes"):
         timing.measure_throughput(tiny_model, [4, 0])
+
+
+# --------------------------------------------------------------------------- one record, one timer, one comparison
+
+
+def _tiny_model():
+    import keras
+
+    with timing.on_device("cpu"):
+        return keras.Sequential(
+            [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, name="conv"), keras.layers.Flatten(),
+             keras.layers.Dense(10, name="fc")],
+            name="tiny",
+        )  # fmt: skip
+
+
+def test_timed_flops_rule():
+    stats = LatencyStats([0.002, 0.001, 0.003])
+    t = timing.TimedFlops("gemm", 4e9, stats, bytes_moved=1e9, kind="GEMM")
+    assert t.seconds == 0.002 and t.flop_per_s == 2e12 and t.best_flop_per_s == 4e12
+    assert t.intensity_flop_per_byte == 4.0 and "GFLOP/s" in str(t)
+    assert math.isnan(timing.TimedFlops("x", 1.0, stats).intensity_flop_per_byte)
+
+
+def test_time_layers_uses_the_profiler_and_the_median():
+    model = _tiny_model()
+    rows = timing.time_layers(model, batch_size=2, warmup=1, repeats=3)
+    assert [r.name for r in rows] == ["conv", "fc"]
+    conv = rows[0]
+    assert conv.flop == 2 * 2 * 6 * 6 * 4 * 9 and conv.kind == "Conv2D" and conv.device == "/CPU:0"
+    assert conv.flop_per_s == conv.flop / conv.latency.median
+    assert timing.time_layers(model, kinds=("Dense",), warmup=0, repeats=1)[0].name == "fc"
+    with pytest.raises(ValueError, match="no top-level layer"):
+        timing.time_layers(model, kinds=("LSTM",))
+    assert timing.call_overhead(repeats=5).n == 5
+
+
+def test_compare_latency_interleaves_and_validates():
+    calls = {"a": lambda: sum(range(100)), "b": lambda: sum(range(1000))}
+    stats = timing.compare_latency(calls, rounds=3, repeats={"a": 2, "b": 1}, warmup=1)
+    assert stats["a"].n == 6 and stats["b"].n == 3
+    with pytest.raises(ValueError, match="empty"):
+        timing.compare_latency({})
+    with pytest.raises(TypeError, match="callable"):
+        timing.compare_latency({"x": 3})
+    with pytest.raises(ValueError, match="repeats has no entry"):
+        timing.compare_latency(calls, repeats={"a": 1})
+    model = _tiny_model()
+    out = timing.compare_latency({"tiny": timing.model_call(model, batch_size=4)}, rounds=1, repeats=2)
+    assert out["tiny"].n == 2
+
+
+def test_weights_must_live_where_the_timing_runs(monkeypatch):
+    """On a GPU runtime a model built outside a device scope keeps its weights on the GPU."""
+    model = _tiny_model()
+    assert timing.weights_device(model) == "/CPU:0"
+    monkeypatch.setattr(timing, "weights_device", lambda m: "/GPU:0")
+    with pytest.raises(ValueError, match="on_device"):
+        timing.measure_model_latency(model, device="cpu", warmup=0, repeats=1)
+    with pytest.raises(ValueError, match="copy the weights"):
+        timing.model_call(model, device="cpu")
