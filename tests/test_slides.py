@@ -303,15 +303,25 @@ def test_speaker_view_shows_the_notes_cells_offline(decks, chromium, tmp_path):
             ("code", "fragment", "print(2)"),
             ("md", "notes", "Only with the fragment."),
             ("md", "slide", "## Three, no notes"),
+            ("md", "slide", "## Four\n\nThe slide says one thing. The notes say $E = m c^2$ too."),
         ),
         path,
     )
     deck = build.build_deck(path, decks[0].html.parent)
     with browser.Browser(chromium) as b:
-        assert b.deck_status(deck.html).total_slides == 3
+        assert b.deck_status(deck.html).total_slides == 4
         assert b.speaker_notes((0, 0)) == "Say why this matters."
         assert b.speaker_notes((1, 0), fragment=0) == "Only with the fragment."
         assert b.speaker_notes((2, 0)) == ""
+        # prose the slide does not show is in the notes, formulas drawn there too (each formula
+        # carries its own glyphs: the speaker view is another window)
+        assert b.speaker_notes((3, 0)).startswith("The slide says one thing. The notes say")
+        drawn = b.evaluate(
+            "Array.from(document.querySelectorAll('.speaker-controls-notes mjx-container svg'))"
+            ".map(s => s.querySelectorAll('path[d]').length)",
+            b._speaker,
+        )
+        assert drawn and min(drawn) > 0
 
 
 def test_build_command(tmp_path, capsys):
