@@ -155,17 +155,23 @@ def first_sentence(text: str, max_words: int) -> tuple[str, bool]:
         m = _SENTENCE_END.match(masked, i) if ch in ".!?" else None
         if m and depth <= 0:
             word = masked[: i + 1].rsplit(" ", 1)[-1].lstrip("(*_\"'").lower()
-            if word not in _ABBREVIATIONS:
+            numbering = word[:-1].isdigit() and " " not in masked[: i + 1].strip()  # "1. ..."
+            if word not in _ABBREVIATIONS and not numbering:
                 end = m.end()
                 break
     sentence = masked[:end].strip()
     words = sentence.split()
     if len(words) > max_words:
+        depth_after = [0]  # parentheses open after each word: never cut inside them
+        for w in words:
+            depth_after.append(depth_after[-1] + w.count("(") - w.count(")"))
         cut = max_words
         for k in range(max_words - 1, max_words // 2 - 1, -1):
-            if _CLAUSE_END.search(words[k]):
+            if _CLAUSE_END.search(words[k]) and depth_after[k + 1] <= 0:
                 cut = k + 1 if words[k] not in ("—", "–") else k
                 break
+        while cut > 1 and depth_after[cut] > 0:
+            cut -= 1
         sentence = " ".join(words[:cut]).rstrip(",;:—– ") + "\u00a0…"
         if sentence.count("**") % 2:  # the cut fell inside **bold**: close it
             sentence = sentence[:-2] + "**\u00a0…"

@@ -78,6 +78,12 @@ def test_a_long_first_sentence_is_cut_at_a_clause_and_keeps_bold_closed():
     cut, _ = lecture.first_sentence("alpha beta gamma delta epsilon, zeta eta theta iota kappa", 8)
     assert cut == "alpha beta gamma delta epsilon\u00a0…"
     assert lecture.count_words("a `b c` $d + e$ [f g](http://x) h") == 5
+    # a list number is no sentence; a cut never leaves a parenthesis open
+    assert lecture.first_sentence("1. tell a count (work) from a rate. More.", 24)[0] == (
+        "1. tell a count (work) from a rate."
+    )
+    cut, _ = lecture.first_sentence("about 75 s on a 2-core CPU (30 s of it training), no GPU", 10)
+    assert cut == "about 75 s on a 2-core CPU\u00a0…"
 
 
 # --------------------------------------------------------------------------------- code
