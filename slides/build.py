@@ -175,9 +175,8 @@ def fetch_vendor(build_dir: Path = BUILD_DIR, cache: Path = BUILD_DIR / "_cache"
 # ---------------------------------------------------------------------------------------------
 
 
-def slide_type(cell: dict) -> str:
-    """A cell's ``slideshow.slide_type`` ('slide', 'subslide', 'fragment', '-', 'skip', 'notes')."""
-    return cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-") or "-"
+#: a cell's slide type ('slide', 'subslide', 'fragment', '-', 'skip', 'notes'; solutions: 'skip')
+slide_type = lecture.slide_type
 
 
 def expected_slide_count(nb: dict) -> int:
@@ -185,7 +184,8 @@ def expected_slide_count(nb: dict) -> int:
 
     nbconvert opens a slide at the first visible cell (whatever its type) and a new one at
     every later 'slide' or 'subslide' cell; reveal.js counts each vertical subslide, and a
-    slide without subslides once. 'skip' and 'notes' cells add none, nor do fragments.
+    slide without subslides once. 'skip' and 'notes' cells add none, nor do fragments, nor
+    worked solutions (tag ``solution``: never on a slide).
     """
     types = [slide_type(c) for c in nb["cells"]]
     visible = [i for i, t in enumerate(types) if t not in ("skip", "notes")]

@@ -17,6 +17,9 @@ first into the second, from the notebook alone (the single source), by these rul
   figure shows only its output. Printed output longer than :data:`MAX_OUTPUT_LINES` lines is
   cut in the middle; stderr and progress bars are not shown. Code a cell displays as Markdown
   (``show_source``) counts as code and is excerpted the same way.
+* **Hidden stays hidden**: worked solutions (tag ``solution``) are skipped whatever their slide
+  type, ``<details>`` blocks go to the notes, collapsed code or outputs
+  (``jupyter.source_hidden`` / ``outputs_hidden``) are not shown.
 * **Fit**: when a section's code, tables, formulas and figures do not fit one
   1280x720 slide (more than :data:`MAX_CODE_LINES` lines of code, or taller than
   :data:`HEIGHT_BUDGET_PX` by the estimate below), the builder continues it on a new
@@ -249,11 +252,13 @@ def _paragraph_units(
     formulas = [m.group(0) for m in _DISPLAY_MATH.finditer(text)]
     texts = parts[::2]  # re.split also returns the \begin{...} name group: skip it
     before = texts[0]
-    if rank == 1:  # a list item: its own line(s), not the list nested in it
-        before = re.split(r"\n\s*\n|\n\s*(?:[-*+]|\d+[.)])\s", before)[0]
+    own = before
+    if rank == 1:  # a list item: its own line(s), not what is nested in it
+        own = re.split(r"\n\s*\n|\n\s*(?:[-*+]|\d+[.)])\s", before)[0]
     lead, whole = ("", True)
-    if before.strip() and mode != "none":
-        lead, whole = first_sentence(before, max_words)
+    if own.strip() and mode != "none":
+        lead, whole = first_sentence(own, max_words)
+        whole = whole and own.strip() == before.strip()
     if not any(t.strip() for t in texts):  # formulas only
         notes = ""
     else:  # the prose not shown verbatim goes to the notes, with the whole paragraph
@@ -290,17 +295,29 @@ def _list_items(tokens: list, lines: list[str], start: int) -> list[tuple[str, s
 
 def markdown_units(cell: int, source: str, mode: str = "auto") -> list[Unit]:
     """Split a Markdown cell into slide units (see the module docstring for the rules)."""
+    # a blank line inside $$...$$ would end a Markdown paragraph (Jupyter reads math first)
+    source = _DISPLAY_MATH.sub(lambda m: re.sub(r"\n\s*\n", "\n", m.group(0)), source)
     lines = source.splitlines()
     if mode == "all":
         return [Unit(cell, "verbatim", md=source, words=count_words(source),
                      height_px=_prose_height(source), min_height_px=_prose_height(source))]  # fmt: skip
     tokens = MarkdownIt("commonmark").enable("table").parse(source)
     units: list[Unit] = []
+    hidden = 0  # inside <details> (e.g. a worked solution): all of it to the notes
     for i, tok in enumerate(tokens):
         if tok.level != 0 or tok.nesting == -1 or not tok.map:
             continue
         text = "\n".join(lines[tok.map[0] : tok.map[1]]).strip()
-        if tok.type == "heading_open":
+        if tok.type == "html_block":
+            opened = len(re.findall(r"<details\b", text, re.IGNORECASE))
+            hidden += opened - len(re.findall(r"</details\s*>", text, re.IGNORECASE))
+            if opened or hidden > 0:
+                units.append(Unit(cell, "notes", notes=text))
+                hidden = max(hidden, 0)
+                continue
+        if hidden > 0:
+            units.append(Unit(cell, "notes", notes=text))
+        elif tok.type == "heading_open":
             level = int(tok.tag[1])
             title = re.sub(r"^#+\s*|\s*#*$", "", text)
             units.append(
@@ -532,9 +549,13 @@ def code_unit(cell: int, nb_cell: dict, where: str) -> Unit:
     """Prepare a code cell for its slide, in place (code shown, outputs cut), as one Unit."""
     spec = _excerpt_spec(nb_cell)
     unit = Unit(cell, "code", height_px=_CELL_PAD_PX)
+    collapsed = nb_cell.get("metadata", {}).get("jupyter", {})  # hidden in the notebook: here too
+    if collapsed.get("outputs_hidden"):
+        nb_cell["outputs"] = []
     outputs = nb_cell["outputs"] = _slide_outputs(nb_cell.get("outputs", []))
     figures = [_image_size(o) for o in outputs if any(m in o.get("data", {}) for m in _IMAGE_TYPES)]
-    if spec == "none" or (spec == "auto" and figures):  # the figure is the point
+    hide = spec == "none" or (spec == "auto" and (figures or collapsed.get("source_hidden")))
+    if hide:  # the figure is the point (or the author hid the code)
         nb_cell.setdefault("metadata", {}).setdefault("transient", {})["remove_source"] = True
     else:
         nb_cell["source"], unit.excerpt = _source_shown(nb_cell, spec, where)
@@ -583,7 +604,11 @@ def code_unit(cell: int, nb_cell: dict, where: str) -> Unit:
 # ---------------------------------------------------------------------------------------------
 
 
-def _slide_type(cell: dict) -> str:
+def slide_type(cell: dict) -> str:
+    """A cell's ``slideshow.slide_type`` ('slide', 'subslide', 'fragment', '-', 'skip', 'notes');
+    a worked solution (tag ``solution``) is 'skip' whatever it says: never on a slide."""
+    if "solution" in cell.get("metadata", {}).get("tags", []):
+        return "skip"
     return cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-") or "-"
 
 
@@ -602,7 +627,7 @@ def _sections(cells: list[dict]) -> list[list[int]]:
     sections: list[list[int]] = [[]]
     seen_visible = False
     for i, cell in enumerate(cells):
-        kind = _slide_type(cell)
+        kind = slide_type(cell)
         if kind in ("slide", "subslide") and seen_visible:
             sections.append([])
         seen_visible |= kind not in ("skip", "notes")
@@ -696,16 +721,19 @@ def lecture_notebook(nb: dict, name: str = "notebook") -> Lecture:
     from nbformat import from_dict
 
     cells = copy.deepcopy(nb["cells"])
+    for cell in cells:  # worked solutions: skipped, whatever their slide type says
+        if slide_type(cell) == "skip":
+            cell.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = "skip"
     out: list[dict] = []
     lecture = Lecture(nb, 0, 0, 0, 0)
     last_heading = ""
     for section in _sections(cells):
-        if any(_slide_type(cells[i]) not in ("skip", "notes") for i in section):
+        if any(slide_type(cells[i]) not in ("skip", "notes") for i in section):
             lecture.metadata_slides += 1
         units: list[Unit] = []
         for i in section:
             cell, mode = cells[i], _excerpt_spec(cells[i])
-            if _slide_type(cell) in ("skip", "notes"):
+            if slide_type(cell) in ("skip", "notes"):
                 continue
             if cell["cell_type"] == "markdown":
                 units += markdown_units(
@@ -734,7 +762,7 @@ def lecture_notebook(nb: dict, name: str = "notebook") -> Lecture:
                     out.append(_new_cell(title, "subslide", f"{cell.get('id', i)}-cont{part}"))
                 first_part = part == parts[mine[0]]
                 piece = cell if first_part else copy.deepcopy(cell)
-                if not first_part or _slide_type(cell) in ("slide", "subslide") and part > 0:
+                if not first_part or slide_type(cell) in ("slide", "subslide") and part > 0:
                     piece.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = "-"
                 if not first_part:
                     piece["id"] = f"{cell.get('id', i)}-part{part}"

@@ -233,6 +233,11 @@ def test_list_items_show_their_first_sentence_and_never_leave_a_gap():
     assert "Then detail" not in shown
     words = 2 + sum(lecture.count_words(text) for _, text in lines)  # "The goals:" + items
     assert words <= lecture.PROSE_BUDGET_WORDS
+    # what an item holds beyond its first line (a paragraph, a nested list): to the notes
+    nb = new_notebook(cells=[_cell("md", "slide", "- one\n\n  More on one.\n- two\n  - two a")])
+    (slide,) = _slides(lecture.lecture_notebook(nb).nb)
+    assert slide["shown"] == ["- one\n- two"]
+    assert "More on one." in slide["notes"][0] and "two a" in slide["notes"][0]
 
 
 def test_excerpt_metadata_on_markdown_all_and_none():
@@ -296,3 +301,31 @@ def test_every_course_notebook_converts_and_keeps_its_notes_and_figures():
             shown = not cell.metadata.get("transient", {}).get("remove_source")
             if cell.cell_type == "code" and shown and build.slide_type(cell) != "skip":
                 assert len(cell.source.splitlines()) <= lecture.MAX_CODE_LINES, path.name
+
+
+def test_hidden_things_stay_hidden_solutions_details_collapsed_cells():
+    solution = _cell("code", "subslide", "answer = 42")
+    solution.metadata["tags"] = ["solution"]
+    collapsed = _cell("code", "-", "secret_setup()")
+    collapsed.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+    collapsed.outputs = [new_output("stream", name="stdout", text="the answer is 42\n")]
+    nb = new_notebook(
+        cells=[
+            _cell("md", "slide", "# T"),
+            _cell(
+                "md",
+                "slide",
+                "## Exercises\n\n<details><summary>Hint</summary>\n\nUse 42.\n\n</details>",
+            ),
+            collapsed,
+            solution,
+        ]
+    )
+    talk = lecture.lecture_notebook(nb)
+    assert build.expected_slide_count(nb) == talk.metadata_slides == 2  # no slide for the solution
+    assert build.expected_slide_count(talk.nb) == 2
+    (_, exercises) = _slides(talk.nb)
+    assert exercises["shown"][0] == "## Exercises" and "Use 42." in exercises["notes"][0]
+    assert exercises["cells"][1].metadata["transient"]["remove_source"]
+    assert exercises["cells"][1].outputs == []
+    assert [build.slide_type(c) for c in talk.nb.cells][-1] == "skip"
