@@ -76,6 +76,7 @@ _CODE_LINE_PX, _CODE_PAD_PX = 21.6, 22
 _OUTPUT_LINE_PX, _OUTPUT_PAD_PX = 20.8, 13
 _CELL_PAD_PX = 10
 _CONTENT_WIDTH_PX = 1150
+_FIGURE_MAX_PX = 600  # the template's img max-height
 _FIGURE_MIN_PX, _FIGURE_MIN_FACTOR = 200, 0.5  # a figure shrinks to fit, not below these
 _WIDGET_PX = 50
 
@@ -488,11 +489,12 @@ _PROGRESS_BAR = re.compile(r"\d+%\|")
 
 
 def _cut_text(text: str, max_lines: int) -> str:
-    """At most ``max_lines`` lines: the head and the last two, the cut marked."""
+    """At most ``max_lines`` lines: the head and the last one or two, the cut marked."""
     lines = text.rstrip("\n").split("\n")
     if len(lines) <= max_lines:
         return text
-    head, tail = max_lines - 3, 2
+    tail = 2 if max_lines >= 6 else 1
+    head = max_lines - 1 - tail
     cut = len(lines) - head - tail
     return (
         "\n".join(lines[:head] + [f"⋮ ({cut} more lines in the notebook)"] + lines[-tail:]) + "\n"
@@ -520,11 +522,11 @@ def _slide_outputs(outputs: list[dict]) -> list[dict]:
     return shown
 
 
-def _source_shown(nb_cell: dict, spec: str, where: str) -> tuple[str, bool]:
+def _source_shown(nb_cell: dict, spec: str, where: str, max_lines: int) -> tuple[str, bool]:
     """The code a slide shows for ``spec`` ("auto", "all" or line ranges), and whether it is an
     excerpt. Test markers (``# NBVAL_...``) are never shown."""
     if spec == "auto":
-        return code_excerpt(NBVAL_LINE.sub("", nb_cell["source"]))
+        return code_excerpt(NBVAL_LINE.sub("", nb_cell["source"]), max_lines)
     if spec == "all":
         shown, excerpted = NBVAL_LINE.sub("", nb_cell["source"]), False
     else:  # line ranges of the cell as the author numbers them (test markers included)
@@ -545,8 +547,26 @@ def _source_shown(nb_cell: dict, spec: str, where: str) -> tuple[str, bool]:
     return shown, excerpted
 
 
-def code_unit(cell: int, nb_cell: dict, where: str) -> Unit:
-    """Prepare a code cell for its slide, in place (code shown, outputs cut), as one Unit."""
+def _markdown_output(data: dict, max_code_lines: int) -> tuple[int, int, float]:
+    """Excerpt the code blocks of a Markdown output (e.g. ``show_source``) in place; returns
+    its lines of code, words of prose and height."""
+    md = "".join(data["text/markdown"])
+    md = _FENCED.sub(
+        lambda m: (
+            f"{m.group(1)}{code_excerpt(m.group(2), max_code_lines)[0].rstrip()}\n{m.group(3)}"
+        ),
+        md,
+    )
+    data["text/markdown"] = md
+    code = "".join(m.group(2) for m in _FENCED.finditer(md))
+    prose = _FENCED.sub("", md)
+    n_code = len(code.rstrip().splitlines()) if code.strip() else 0
+    height = n_code * _CODE_LINE_PX + _CODE_PAD_PX + (_prose_height(prose) if prose.strip() else 0)
+    return n_code, count_words(prose), height
+
+
+def _code_unit(cell: int, nb_cell: dict, where: str, max_code: int, max_output: int) -> Unit:
+    """:func:`code_unit` with at most ``max_code`` lines of code and ``max_output`` of output."""
     spec = _excerpt_spec(nb_cell)
     unit = Unit(cell, "code", height_px=_CELL_PAD_PX)
     collapsed = nb_cell.get("metadata", {}).get("jupyter", {})  # hidden in the notebook: here too
@@ -557,45 +577,60 @@ def code_unit(cell: int, nb_cell: dict, where: str) -> Unit:
     hide = spec == "none" or (spec == "auto" and (figures or collapsed.get("source_hidden")))
     if hide:  # the figure is the point (or the author hid the code)
         nb_cell.setdefault("metadata", {}).setdefault("transient", {})["remove_source"] = True
-    else:
-        nb_cell["source"], unit.excerpt = _source_shown(nb_cell, spec, where)
+    else:  # leave room for code shown in a Markdown output (show_source), at least 4 lines
+        shown_code = any(
+            "```" in "".join(o.get("data", {}).get("text/markdown", "")) for o in outputs
+        )
+        room = max_code - 4 if shown_code and spec == "auto" else max_code
+        nb_cell["source"], unit.excerpt = _source_shown(nb_cell, spec, where, room)
         unit.code_lines = len(nb_cell["source"].rstrip().splitlines())
         unit.height_px += unit.code_lines * _CODE_LINE_PX + _CODE_PAD_PX
     for out in outputs:
         data = out.get("data", {})
         if out.get("output_type") == "stream":
-            out["text"] = _cut_text(out["text"], MAX_OUTPUT_LINES)
+            out["text"] = _cut_text(out["text"], max_output)
             unit.height_px += out["text"].count("\n") * _OUTPUT_LINE_PX + _OUTPUT_PAD_PX
         elif "application/vnd.jupyter.widget-view+json" in data:
             unit.height_px += _WIDGET_PX
         elif any(m in data for m in _IMAGE_TYPES):
             pass  # below
-        elif "text/markdown" in data:  # e.g. show_source: code, excerpted to what is left
-            room = max(MAX_CODE_LINES - unit.code_lines, 4)
-
-            def excerpt(m: re.Match, room: int = room) -> str:
-                return f"{m.group(1)}{code_excerpt(m.group(2), room)[0].rstrip()}\n{m.group(3)}"
-
-            md = data["text/markdown"] = _FENCED.sub(excerpt, "".join(data["text/markdown"]))
-            code = "".join(m.group(2) for m in _FENCED.finditer(md))
-            prose = _FENCED.sub("", md)
-            n_code = len(code.rstrip().splitlines()) if code.strip() else 0
+        elif "text/markdown" in data:
+            n_code, words, height = _markdown_output(data, max(max_code - unit.code_lines, 1))
             unit.code_lines += n_code
-            unit.words += count_words(prose)
-            unit.height_px += n_code * _CODE_LINE_PX + _CODE_PAD_PX
-            unit.height_px += _prose_height(prose) if prose.strip() else 0
+            unit.words += words
+            unit.height_px += height
         elif "text/html" in data:
             html_text = "".join(data["text/html"])
             rows = len(re.findall(r"<tr\b", html_text, re.IGNORECASE))
-            unit.height_px += rows * _TABLE_ROW_PX if rows else _prose_height(html_text)
+            prose = re.sub(
+                r"<(table|pre|style|script)\b.*?</\1>|<[^>]+>", " ", html_text, flags=re.S
+            )
+            unit.words += count_words(prose)
+            unit.height_px += rows * _TABLE_ROW_PX + (_prose_height(prose) if prose.strip() else 0)
         elif "text/plain" in data:
-            data["text/plain"] = _cut_text("".join(data["text/plain"]), MAX_OUTPUT_LINES)
+            data["text/plain"] = _cut_text("".join(data["text/plain"]), max_output)
             unit.height_px += data["text/plain"].count("\n") * _OUTPUT_LINE_PX + 2 * _OUTPUT_PAD_PX
-    shown = [h * min(1.0, _CONTENT_WIDTH_PX / w) for w, h in figures]
+    shown = [min(_FIGURE_MAX_PX, h * min(1.0, _CONTENT_WIDTH_PX / w)) for w, h in figures]
     unit.min_height_px = unit.height_px + sum(
         max(min(h, _FIGURE_MIN_PX), _FIGURE_MIN_FACTOR * h) for h in shown
     )
     unit.height_px += sum(shown)
+    return unit
+
+
+def code_unit(cell: int, nb_cell: dict, where: str) -> Unit:
+    """Prepare a code cell for its slide, in place (code shown, outputs cut), as one Unit.
+
+    A cell too tall for one slide even alone (long code, long output and figures) shows less:
+    at most 8, then 5 lines of code (automatic excerpts only) and of each output."""
+    original = copy.deepcopy(nb_cell)
+    for max_code, max_output in ((MAX_CODE_LINES, MAX_OUTPUT_LINES), (8, 8), (5, 5)):
+        trial = copy.deepcopy(original)
+        unit = _code_unit(cell, trial, where, max_code, max_output)
+        if unit.min_height_px <= HEIGHT_BUDGET_PX - _HEADING_PX[3]:
+            break
+    nb_cell.clear()
+    nb_cell.update(trial)
     return unit
 
 

@@ -249,24 +249,26 @@ def test_the_builder_turns_notebook_text_into_slides_that_fit(decks, chromium, t
         ("code", "-", code),
         ("md", "-", prose),
         ("code", "-", "plot()"),
+        ("code", "subslide", code),
     )
-    nb.cells[2].outputs = [
-        nbformat.v4.new_output(
-            "stream", name="stdout", text="".join(f"line {i}\n" for i in range(60))
-        )
-    ]
-    nb.cells[4].outputs = [
-        nbformat.v4.new_output(
-            "display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode()}
-        )
+    figure = nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode()}
+    )
+    long_output = "".join(f"line {i}\n" for i in range(60))
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text=long_output)]
+    nb.cells[4].outputs = [figure]
+    nb.cells[5].outputs = [  # too tall for a slide even alone: shows less
+        nbformat.v4.new_output("stream", name="stdout", text=long_output),
+        figure,
+        figure,
     ]
     nbformat.write(nb, path)
     deck = build.build_deck(path, decks[0].html.parent)
-    assert deck.metadata_slides == 2 and deck.continuation_slides >= 1
+    assert deck.metadata_slides == 3 and deck.continuation_slides >= 1
     metrics = _measure(deck, chromium)
     assert build.slide_problems(deck.html.name, metrics) == []
-    assert sum(len(m["figures"]) for m in metrics) == 1
-    assert [m["code_lines"] for m in metrics if m["code_lines"]] == [lecture.MAX_CODE_LINES]
+    assert sum(len(m["figures"]) for m in metrics) == 3
+    assert max(m["code_lines"] for m in metrics) == lecture.MAX_CODE_LINES
     page = deck.html.read_text(encoding="utf-8")
     assert page.count("Sentence 24 explains") == 3  # each paragraph whole, in the notes only
     assert "full code in the notebook" in page and "more lines in the notebook" in page
