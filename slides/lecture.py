@@ -12,8 +12,8 @@ first into the second, from the notebook alone (the single source), by these rul
   reading order; the rest waits in the notes. Table cells are cut to
   :data:`TABLE_CELL_MAX_WORDS` words and tables to :data:`MAX_TABLE_ROWS` rows.
 * **Code cells** show at most :data:`MAX_CODE_LINES` lines: a longer cell shows an excerpt
-  (blank lines, comments, docstrings, asserts, prints and plot styling go first, then the
-  excerpt ends at a statement) and says "full code in the notebook". A cell whose output is a
+  (comments, docstrings, asserts, prints and plot styling, then blank lines go first; failing
+  that the excerpt ends at a statement) and says "full code in the notebook". A cell whose output is a
   figure shows only its output. Printed output longer than :data:`MAX_OUTPUT_LINES` lines is
   cut in the middle; stderr and progress bars are not shown. Code a cell displays as Markdown
   (``show_source``) counts as code and is excerpted the same way.
@@ -195,6 +195,7 @@ _DISPLAY_MATH = re.compile(
 )
 _IMAGE_ONLY = re.compile(r"^\s*(?:(?:!\[[^\]]*\]\([^)]*\)|<img\b[^>]*>)\s*)+$", re.IGNORECASE)
 _LINK_ONLY = re.compile(r"^\s*(?:" + _LINK + r"\s*)+$")
+_INLINE_IMAGE = re.compile(r"(?<!\[)!\[[^\]]*\]\([^)]*\)|<img\b[^>]*>", re.IGNORECASE)
 
 
 def _prose_height(text: str) -> float:
@@ -248,6 +249,9 @@ def _paragraph_units(
         return [Unit(cell, "figure", md=text, height_px=300, min_height_px=_FIGURE_MIN_PX)]
     if _LINK_ONLY.match(text):
         return [Unit(cell, "link", md=text, words=count_words(text), height_px=_prose_height(text))]
+    images = _INLINE_IMAGE.findall(text)  # always shown, whatever sentence they sit in
+    if images:
+        text = _INLINE_IMAGE.sub("", text)
     units: list[Unit] = []
     parts = _DISPLAY_MATH.split(text)
     formulas = [m.group(0) for m in _DISPLAY_MATH.finditer(text)]
@@ -276,6 +280,8 @@ def _paragraph_units(
     for tex in formulas:
         units.append(Unit(cell, "formula", md=tex, height_px=_formula_height(tex)))
         units[-1].min_height_px = units[-1].height_px
+    for image in images:
+        units.append(Unit(cell, "figure", md=image, height_px=300, min_height_px=_FIGURE_MIN_PX))
     return units
 
 

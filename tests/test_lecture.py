@@ -221,6 +221,14 @@ def test_prose_goes_to_the_notes_headings_formulas_tables_stay():
     assert talk.moved_to_notes >= 3
 
 
+def test_images_are_always_shown_links_kept_whole():
+    badge = "[![Open In Colab](badge.svg)](https://colab.example/nb)"
+    source = f"# T\n\n{badge}\n\nFirst sentence. Then ![a plot](plot.png) in the middle."
+    nb = new_notebook(cells=[_cell("md", "slide", source)])
+    (slide,) = _slides(lecture.lecture_notebook(nb).nb)
+    assert slide["shown"] == [f"# T\n\n{badge}\n\nFirst sentence.\n\n![a plot](plot.png)"]
+
+
 def test_list_items_show_their_first_sentence_and_never_leave_a_gap():
     items = "\n".join(
         f"{n}. Item {n} makes a point that matters. " + "Then detail. " * 6 for n in range(1, 10)
