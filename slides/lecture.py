@@ -151,13 +151,14 @@ def count_words(markdown: str) -> int:
 def first_sentence(text: str, max_words: int) -> tuple[str, bool]:
     """The first sentence of a Markdown paragraph, cut at a clause (" …") beyond ``max_words``
     words. Returns it and whether it is all of ``text``. Sentences do not end inside
-    parentheses, code, math or links, nor at "e.g."."""
+    parentheses, quotes, code, math or links, nor at "e.g." or a list number."""
     masked, atoms = _mask(" ".join(text.split()))
-    end, depth = len(masked), 0
+    end, depth, quoted = len(masked), 0, False
     for i, ch in enumerate(masked):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
+        depth += {"(": 1, ")": -1, "“": 1, "”": -1}.get(ch, 0)
+        quoted ^= ch == '"'
         m = _SENTENCE_END.match(masked, i) if ch in ".!?" else None
-        if m and depth <= 0:
+        if m and depth <= 0 and not (quoted and '"' in masked[m.end() :]):
             word = masked[: i + 1].rsplit(" ", 1)[-1].lstrip("(*_\"'").lower()
             numbering = word[:-1].isdigit() and " " not in masked[: i + 1].strip()  # "1. ..."
             if word not in _ABBREVIATIONS and not numbering:

@@ -82,6 +82,9 @@ def test_a_long_first_sentence_is_cut_at_a_clause_and_keeps_bold_closed():
     assert lecture.first_sentence("1. tell a count (work) from a rate. More.", 24)[0] == (
         "1. tell a count (work) from a rate."
     )
+    assert lecture.first_sentence('Seed 003 shows "Table 1. Body". Then.', 24)[0] == (
+        'Seed 003 shows "Table 1. Body".'
+    )
     cut, _ = lecture.first_sentence("about 75 s on a 2-core CPU (30 s of it training), no GPU", 10)
     assert cut == "about 75 s on a 2-core CPU\u00a0…"
 
