@@ -53,6 +53,68 @@ HEADLESS_FLAGS = (
 )
 
 
+#: measures every slide (see Browser.slide_metrics); runs in the deck's page
+_MEASURE_SLIDES_JS = r"""
+(async function () {
+  const notShown = "aside, script, style, .controls, .progress, .slide-number";
+  const notProse = notShown + ", h1, h2, h3, h4, h5, h6, table, pre, mjx-container";
+  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+  const words = (slide) => {
+    let n = 0;
+    const walk = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
+    for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+      const el = t.parentElement;
+      if (!el.closest(".jp-RenderedMarkdown, .jp-RenderedHTMLCommon") || el.closest(notProse)) continue;
+      n += t.textContent.split(/\s+/).filter(w => /[\p{L}\p{N}]/u.test(w)).length;
+    }
+    return n;
+  };
+  const out = [];
+  for (const slide of Reveal.getSlides()) {
+    const at = Reveal.getIndices(slide);
+    Reveal.slide(at.h, at.v || 0);
+    await frame();
+    slide.querySelectorAll(".fragment").forEach(f => f.classList.add("visible", "current-fragment"));
+    await frame();
+    const box = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const el of slide.querySelectorAll("*")) {
+      if (el.closest(notShown)) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) continue;
+      box[0] = Math.min(box[0], r.left); box[1] = Math.min(box[1], r.top);
+      box[2] = Math.max(box[2], r.right); box[3] = Math.max(box[3], r.bottom);
+    }
+    const code = Array.from(slide.querySelectorAll(".jp-InputArea pre, .jp-RenderedMarkdown pre"))
+      .filter(p => !p.closest(notShown))
+      .map(p => p.textContent.replace(/\n+$/, "").split("\n").length);
+    const figures = Array.from(slide.querySelectorAll("img, svg"))
+      .filter(f => !f.closest("mjx-container, " + notShown) && !(f.parentElement && f.parentElement.closest("svg")))
+      .map(f => {
+        const r = f.getBoundingClientRect();
+        return {width: r.width, height: r.height,
+                inside: r.left >= -1 && r.top >= -1 && r.right <= innerWidth + 1 && r.bottom <= innerHeight + 1,
+                loaded: f.tagName !== "IMG" || (f.complete && f.naturalWidth > 0)};
+      });
+    const heading = slide.querySelector("h1, h2, h3, h4");
+    const style = getComputedStyle(slide);
+    out.push({
+      index: at.h + "." + (at.v || 0),
+      title: heading ? heading.textContent.replace(/¶$/, "").trim() : "",
+      bounds: box.every(Number.isFinite) ? box : [0, 0, 0, 0],
+      window: [innerWidth, innerHeight],
+      scrolls: /auto|scroll/.test(style.overflowY) && slide.scrollHeight > slide.clientHeight + 1,
+      zoom: parseFloat(slide.style.zoom || "1"),
+      prose_words: words(slide),
+      code_lines: code.reduce((a, b) => a + b, 0),
+      figures: figures,
+    });
+  }
+  Reveal.slide(0, 0);
+  return out;
+})()
+"""
+
+
 class BrowserUnavailable(RuntimeError):
     """No Chromium here and none can be installed; the message says why and what to do."""
 
@@ -154,7 +216,7 @@ class Browser:
     def __init__(
         self,
         chromium: str | None = None,
-        window: tuple[int, int] = (1280, 800),
+        window: tuple[int, int] = (1280, 720),
         timeout_seconds: float = 60,
     ) -> None:
         self.chromium = chromium or ensure_chromium()
@@ -349,6 +411,26 @@ class Browser:
             network_cut_by=self.network_cut_by,
         )
 
+    def slide_metrics(self) -> list[dict[str, Any]]:
+        """Measure every slide of the open deck as the audience sees it, fragments shown.
+
+        Per slide (reveal.js order): ``index`` ("h.v"), ``title`` (its first heading),
+        ``bounds`` (the box round everything shown, in CSS px of the window: left, top, right,
+        bottom), ``window`` (width, height), ``scrolls`` (the slide scrolls), ``zoom`` (how far
+        the deck shrank it to fit), ``prose_words`` (words of paragraphs and list items: not
+        headings, tables, code, output or formulas), ``code_lines`` (lines of code cells and
+        Markdown code blocks) and ``figures`` (per image or SVG: width, height, whether it lies
+        inside the window and has loaded). Speaker notes are not measured.
+        """
+        return self.send(
+            "Runtime.evaluate",
+            session=self._session,
+            expression=_MEASURE_SLIDES_JS,
+            awaitPromise=True,
+            returnByValue=True,
+            timeout_seconds=max(self.timeout_seconds, 300),
+        )["result"]["value"]
+
     def screenshot(self, png: str | Path, slide: tuple[int, int] | None = None) -> Path:
         """Save a PNG of the open deck, at reveal.js slide ``(h, v)`` if given; returns its path."""
         if slide is not None:
@@ -408,7 +490,7 @@ def screenshot(
     png: str | Path,
     slide: tuple[int, int] = (0, 0),
     chromium: str | None = None,
-    window: tuple[int, int] = (1280, 800),
+    window: tuple[int, int] = (1280, 720),
 ) -> Path:
     """Save a PNG of one slide of ``deck`` (default the title slide), rendered offline."""
     with Browser(chromium, window) as b:

@@ -14,10 +14,16 @@ network:
 * The notebooks' outputs (tables, printed results, figures as embedded PNG/SVG) are part of the
   deck; images a markdown cell links from the web (the Colab badge) become plain links.
 * ``# NBVAL_...`` test markers are left out of the code shown on slides.
+* The notebook is put in lecture form first (``slides/lecture.py``): a slide shows headings,
+  figures, tables, formulas, short code and a few short sentences; the rest of the prose goes to
+  the speaker notes, long code to an excerpt, and what does not fit one 1280x720 slide onto a
+  "(continued)" subslide.
 
 Which cell goes where is the notebook's ``slideshow.slide_type`` metadata (see
 notebooks/CONTRIBUTING.md, "Slides"). :func:`expected_slide_count` says how many slides a deck
-must have; ``--check`` (and tests/test_slides.py) compare it with what reveal.js counts.
+must have; ``--check`` (and tests/test_slides.py) compare it with what reveal.js counts, and
+measure every slide: it fits the screen, with at most ``lecture.MAX_PROSE_WORDS`` words of prose
+and ``lecture.MAX_CODE_LINES`` lines of code, every figure in view.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from . import lecture
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -167,9 +175,8 @@ def fetch_vendor(build_dir: Path = BUILD_DIR, cache: Path = BUILD_DIR / "_cache"
 # ---------------------------------------------------------------------------------------------
 
 
-def slide_type(cell: dict) -> str:
-    """A cell's ``slideshow.slide_type`` ('slide', 'subslide', 'fragment', '-', 'skip', 'notes')."""
-    return cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-") or "-"
+#: a cell's slide type ('slide', 'subslide', 'fragment', '-', 'skip', 'notes'; solutions: 'skip')
+slide_type = lecture.slide_type
 
 
 def expected_slide_count(nb: dict) -> int:
@@ -177,7 +184,8 @@ def expected_slide_count(nb: dict) -> int:
 
     nbconvert opens a slide at the first visible cell (whatever its type) and a new one at
     every later 'slide' or 'subslide' cell; reveal.js counts each vertical subslide, and a
-    slide without subslides once. 'skip' and 'notes' cells add none, nor do fragments.
+    slide without subslides once. 'skip' and 'notes' cells add none, nor do fragments, nor
+    worked solutions (tag ``solution``: never on a slide).
     """
     types = [slide_type(c) for c in nb["cells"]]
     visible = [i for i, t in enumerate(types) if t not in ("skip", "notes")]
@@ -191,7 +199,6 @@ _REMOTE_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*((?:https?:)?//[^)\s]+)(?:\s+\
 _REMOTE_HTML_IMAGE = re.compile(
     r"<img\b[^>]*\bsrc=[\"']((?:https?:)?//[^\"']+)[\"'][^>]*>", re.IGNORECASE
 )
-_NBVAL_LINE = re.compile(r"^[ \t]*# ?NBVAL_[A-Z_]+[^\n]*\n?", re.MULTILINE)
 
 
 def _alt_text(img_tag: str) -> str:
@@ -212,7 +219,7 @@ def prepare_for_slides(nb: dict) -> dict:
             src = _REMOTE_MD_IMAGE.sub(lambda m: m.group(1) or "image", cell["source"])
             cell["source"] = _REMOTE_HTML_IMAGE.sub(lambda m: _alt_text(m.group(0)), src)
         elif cell["cell_type"] == "code":
-            cell["source"] = _NBVAL_LINE.sub("", cell["source"])
+            cell["source"] = lecture.NBVAL_LINE.sub("", cell["source"])
     return nb
 
 
@@ -228,9 +235,8 @@ def _exporter():
     c.SlidesExporter.reveal_theme = "white"
     c.SlidesExporter.reveal_transition = "none"
     c.SlidesExporter.reveal_number = "c/t"
-    c.SlidesExporter.reveal_scroll = True
-    c.SlidesExporter.reveal_width = "1280"  # notebook slides are dense: a wide, tall canvas
-    c.SlidesExporter.reveal_height = "860"
+    c.SlidesExporter.reveal_width = str(lecture.SCREEN_PX[0])  # a 16:9 projector
+    c.SlidesExporter.reveal_height = str(lecture.SCREEN_PX[1])
     c.SlidesExporter.embed_images = True  # local images in markdown cells go into the HTML
     c.SlidesExporter.exclude_input_prompt = True
     c.SlidesExporter.exclude_output_prompt = True
@@ -239,12 +245,15 @@ def _exporter():
 
 @dataclass(frozen=True)
 class Deck:
-    """One built deck."""
+    """One built deck: ``expected_slides`` = the notebook's ``metadata_slides`` plus the
+    ``continuation_slides`` the builder added so that every slide fits."""
 
     notebook: Path
     html: Path
     title: str
     expected_slides: int
+    metadata_slides: int = 0
+    continuation_slides: int = 0
 
 
 def notebook_title(nb: dict, fallback: str) -> str:
@@ -267,10 +276,18 @@ def build_deck(notebook: str | Path, build_dir: Path = BUILD_DIR, exporter=None)
     if not notebook.is_file():
         raise BuildError(f"no notebook at {notebook}")
     nb = nbformat.read(notebook, as_version=4)
-    expected = expected_slide_count(nb)
+    try:
+        talk = lecture.lecture_notebook(nb, notebook.name)
+    except lecture.LectureError as exc:
+        raise BuildError(str(exc)) from None
+    expected = expected_slide_count(talk.nb)
+    assert expected == talk.metadata_slides + talk.continuation_slides, notebook.name
     body, _ = (exporter or _exporter()).from_notebook_node(
-        prepare_for_slides(nb),
-        resources={"metadata": {"name": notebook.stem, "path": str(notebook.parent)}},
+        prepare_for_slides(talk.nb),
+        resources={
+            "metadata": {"name": notebook.stem, "path": str(notebook.parent)},
+            "course_min_zoom": lecture.MIN_ZOOM,
+        },
     )
     remote = remote_resources(body)
     if remote:
@@ -281,7 +298,10 @@ def build_deck(notebook: str | Path, build_dir: Path = BUILD_DIR, exporter=None)
     build_dir.mkdir(parents=True, exist_ok=True)
     out = build_dir / f"{notebook.stem}.slides.html"
     out.write_text(body, encoding="utf-8")
-    return Deck(notebook, out, notebook_title(nb, notebook.stem), expected)
+    return Deck(
+        notebook, out, notebook_title(nb, notebook.stem), expected,
+        talk.metadata_slides, talk.continuation_slides,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,7 +387,10 @@ def build_all(
         deck = build_deck(path, build_dir, exporter)
         decks.append(deck)
         if not quiet:
-            print(f"slides: {_show(deck.html)}  ({deck.expected_slides} slides)")
+            print(
+                f"slides: {_show(deck.html)}  ({deck.expected_slides} slides, "
+                f"{deck.continuation_slides} of them continued)"
+            )
     index = write_deck_index(decks, build_dir)
     if not quiet:
         print(f"slides: {_show(index)}  (open this one)")
@@ -381,15 +404,54 @@ def _show(path: Path) -> str:
         return str(path)
 
 
+def slide_problems(deck_name: str, metrics: list[dict]) -> list[str]:
+    """What breaks the lecture rule on the slides measured by ``Browser.slide_metrics``:
+    a slide that does not fit the screen (or scrolls, or had to shrink below
+    ``lecture.MIN_ZOOM``), more than ``lecture.MAX_PROSE_WORDS`` words of prose or
+    ``lecture.MAX_CODE_LINES`` lines of code, a figure that is empty, not loaded or out of view."""
+    problems = []
+    for m in metrics:
+        where = f"{deck_name} slide {m['index']} ({m['title'][:50] or 'no heading'})"
+        left, top, right, bottom = m["bounds"]
+        width, height = m["window"]
+        if m["scrolls"] or top < -1 or left < -1 or bottom > height + 1 or right > width + 1:
+            problems.append(
+                f"{where}: does not fit the {width}x{height} screen (content spans "
+                f"{left:.0f}..{right:.0f} x {top:.0f}..{bottom:.0f} px"
+                + (", scrolls)" if m["scrolls"] else ")")
+            )
+        if m["zoom"] < lecture.MIN_ZOOM - 1e-3:
+            problems.append(
+                f"{where}: shrunk to {m['zoom']:.2f}x to fit (at least {lecture.MIN_ZOOM})"
+            )
+        if m["prose_words"] > lecture.MAX_PROSE_WORDS:
+            problems.append(
+                f"{where}: {m['prose_words']} words of prose (at most {lecture.MAX_PROSE_WORDS})"
+            )
+        if m["code_lines"] > lecture.MAX_CODE_LINES:
+            problems.append(
+                f"{where}: {m['code_lines']} lines of code (at most {lecture.MAX_CODE_LINES})"
+            )
+        for n, fig in enumerate(m["figures"], 1):
+            if not (fig["loaded"] and fig["width"] > 1 and fig["height"] > 1 and fig["inside"]):
+                problems.append(
+                    f"{where}: figure {n} is not visible ({fig['width']:.0f}x{fig['height']:.0f} "
+                    f"px, loaded: {fig['loaded']}, inside the screen: {fig['inside']})"
+                )
+    return problems
+
+
 def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]:
     """Open each deck offline in headless Chromium; return the problems found (empty: all good).
 
+    Each deck must initialise, count the slides its notebook asks for, typeset its formulas,
+    load everything, and every slide must pass :func:`slide_problems` at 1280x720.
     With ``screenshots``, also save ``<screenshots>/<notebook stem>_title.png`` of each title slide.
     """
     from . import browser
 
     problems = []
-    with browser.Browser() as b:
+    with browser.Browser(window=lecture.SCREEN_PX) as b:
         for deck in decks:
             name = deck.html.name
             status = b.deck_status(deck.html)
@@ -397,8 +459,9 @@ def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]
                 problems.append(f"{name}: reveal.js did not initialise")
             if status.total_slides != deck.expected_slides:
                 problems.append(
-                    f"{name}: reveal.js counts {status.total_slides} slides, "
-                    f"the notebook's slide metadata {deck.expected_slides}"
+                    f"{name}: reveal.js counts {status.total_slides} slides, the notebook's "
+                    f"slide metadata {deck.metadata_slides} + {deck.continuation_slides} "
+                    "continued"
                 )
             if status.failed_resources:
                 problems.append(f"{name}: failed to load {status.failed_resources}")
@@ -406,9 +469,14 @@ def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]
                 problems.append(f"{name}: MathJax could not typeset {status.math_errors}")
             if screenshots is not None:
                 b.screenshot(screenshots / f"{deck.notebook.stem}_title.png")
+            metrics = b.slide_metrics()
+            problems += slide_problems(name, metrics)
             print(
-                f"slides: checked {name}: {status.total_slides} slides, "
-                f"{status.math_typeset} formulas, offline ({status.network_cut_by})"
+                f"slides: checked {name}: {status.total_slides} slides "
+                f"({deck.continuation_slides} continued), {status.math_typeset} formulas, "
+                f"offline ({status.network_cut_by}); at most "
+                f"{max(m['prose_words'] for m in metrics)} words of prose and "
+                f"{max(m['code_lines'] for m in metrics)} lines of code a slide"
             )
     return problems
 

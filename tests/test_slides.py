@@ -1,10 +1,13 @@
 """Lecture decks (slides/build.py): built from every notebook, offline, checked in a real browser.
 
 The browser test opens every deck in headless Chromium with the network cut and asserts that
-reveal.js initialised, that it counts as many slides as the notebook's slide metadata asks for,
-that MathJax typeset every formula and that no resource failed to load; it saves a screenshot
-of each title slide in artifacts/slides/. Chromium is installed with apt-get where it is
-missing and this runs as root; it is skipped only where that is impossible, never under CI.
+reveal.js initialised, that it counts as many slides as the notebook's slide metadata asks for
+(plus the "(continued)" slides the builder adds), that MathJax typeset every formula and that
+no resource failed to load. It then measures every slide at 1280x720 (slides/lecture.py's
+rule): it fits the screen without scrolling, shows at most 60 words of prose and 12 lines of
+code, and every figure is visible. It saves a screenshot of each title slide in
+artifacts/slides/. Chromium is installed with apt-get where it is missing and this runs as
+root; it is skipped only where that is impossible, never under CI.
 """
 
 import os
@@ -17,7 +20,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.paths import artifacts_dir
-from slides import browser, build
+from slides import browser, build, lecture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,8 +133,10 @@ def test_decks_load_nothing_from_the_network(decks):
         for ref in re.findall(r"<(?:script|link)\b[^>]*?(?:src|href)=\"([^\"]+)\"", page):
             assert (deck.html.parent / ref).is_file(), f"{deck.html.name}: missing {ref}"
         nb = nbformat.read(deck.notebook, as_version=4)
-        notes = sum(build.slide_type(c) == "notes" for c in nb.cells)
+        talk = lecture.lecture_notebook(nb).nb  # the authors' notes and the prose moved there
+        notes = sum(build.slide_type(c) == "notes" for c in talk.cells)
         assert page.count('<aside class="notes">') == notes, deck.html.name
+        assert notes >= sum(build.slide_type(c) == "notes" for c in nb.cells)
         figures = sum(
             "image/png" in o.get("data", {}) for c in nb.cells if build.slide_type(c) != "skip"
             for o in c.get("outputs", [])
@@ -152,31 +157,121 @@ def chromium():
 def test_decks_in_headless_chromium_offline(decks, chromium):
     shots = artifacts_dir("slides")
     problems = []
-    with browser.Browser(chromium) as b:
+    with browser.Browser(chromium, window=lecture.SCREEN_PX) as b:
         for deck in decks:
             status = b.deck_status(deck.html)
             assert "unshare" in status.network_cut_by or "flags" in status.network_cut_by
             name = deck.html.name
+            nb = nbformat.read(deck.notebook, as_version=4)
+            assert deck.metadata_slides == build.expected_slide_count(nb)
+            assert deck.expected_slides == deck.metadata_slides + deck.continuation_slides
             if not status.reveal_ready:
                 problems.append(f"{name}: reveal.js did not initialise")
             if status.total_slides != deck.expected_slides:
                 problems.append(
-                    f"{name}: reveal.js counts {status.total_slides} slides, "
-                    f"the slide metadata {deck.expected_slides}"
+                    f"{name}: reveal.js counts {status.total_slides} slides, the slide metadata "
+                    f"{deck.metadata_slides} + {deck.continuation_slides} continued"
                 )
             if status.failed_resources:
                 problems.append(f"{name}: could not load {status.failed_resources}")
             if status.math_errors:
                 problems.append(f"{name}: MathJax could not typeset {status.math_errors}")
-            nb = nbformat.read(deck.notebook, as_version=4)
             if any("$" in c.source for c in nb.cells if c.cell_type == "markdown"):
                 if status.math_typeset == 0:
                     problems.append(f"{name}: has formulas, MathJax typeset none")
             png = b.screenshot(shots / f"{deck.notebook.stem}_title.png")
             pixels = matplotlib.image.imread(png)
-            assert pixels.shape[:2] == (800, 1280)
+            assert pixels.shape[:2] == (lecture.SCREEN_PX[1], lecture.SCREEN_PX[0])
             assert pixels[..., :3].std() > 0.02, f"{png} looks blank"
+            # the lecture rule, slide by slide
+            metrics = b.slide_metrics()
+            assert len(metrics) == status.total_slides
+            problems += build.slide_problems(name, metrics)
+            shown = [c for c in nb.cells if build.slide_type(c) != "skip"]
+            outputs = [o.get("data", {}) for c in shown for o in c.get("outputs", [])]
+            figures = sum("image/png" in d or "image/svg+xml" in d for d in outputs)
+            assert sum(len(m["figures"]) for m in metrics) >= figures, name  # all were measured
+            if any(c.cell_type == "code" for c in shown):
+                assert max(m["code_lines"] for m in metrics) > 0, name
+            assert max(m["prose_words"] for m in metrics) > 0, name
     assert not problems, "\n".join(problems)
+
+
+def _measure(deck, chromium):
+    with browser.Browser(chromium, window=lecture.SCREEN_PX) as b:
+        assert b.deck_status(deck.html).total_slides == deck.expected_slides
+        return b.slide_metrics()
+
+
+def test_fit_check_catches_slides_that_break_the_lecture_rule(decks, chromium, tmp_path):
+    """Cells shown verbatim ("excerpt": "all") can break the rule; the check says where."""
+    words = " ".join(["word"] * 70) + "."
+    fence = "```python\n" + "\n".join(f"x{i} = {i}" for i in range(14)) + "\n```"
+    tall = "\n\n".join(f"$$x_{{{i}}} = \\frac{{{i}}}{{2}}$$" for i in range(20))  # no prose
+    broken = "![broken](data:image/png;base64,AAAA)"
+    path = tmp_path / "95_unfit.ipynb"
+    cells = [("md", "slide", "# 95 — Unfit")]
+    cells += [("md", "slide", f"## {n}\n\n{text}") for n, text in enumerate([words, fence, tall])]
+    nb = _nb(*cells, ("md", "slide", f"## 3\n\n{broken}"))
+    for cell in nb.cells[1:4]:
+        cell.metadata.slideshow["excerpt"] = "all"
+    nbformat.write(nb, path)
+    deck = build.build_deck(path, decks[0].html.parent)
+    problems = build.slide_problems(deck.html.name, _measure(deck, chromium))
+    assert any("slide 1.0 (0): 70 words of prose (at most 60)" in p for p in problems), problems
+    assert any("slide 2.0 (1): 14 lines of code (at most 12)" in p for p in problems), problems
+    assert any("slide 3.0 (2): does not fit the 1280x720 screen" in p for p in problems), problems
+    assert any("slide 4.0 (3): figure 1 is not visible" in p for p in problems), problems
+    assert len(problems) == 4, problems
+
+
+def test_the_builder_turns_notebook_text_into_slides_that_fit(decks, chromium, tmp_path):
+    """A section written for reading (long prose, long code, long output, a big figure)
+    becomes slides that pass the check, with the prose in the speaker notes."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 9), dpi=100)
+    ax.plot(range(10))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    prose = " ".join(
+        f"Sentence {i} explains one more detail of the method at length." for i in range(25)
+    )
+    code = "\n".join(f"value_{i} = compute(step={i})  # step {i}" for i in range(40))
+    path = tmp_path / "94_wordy.ipynb"
+    nb = _nb(
+        ("md", "slide", "# 94 — Wordy"),
+        ("md", "slide", f"## Everything at once\n\n{prose}\n\n$$y = a x + b$$\n\n{prose}"),
+        ("code", "-", code),
+        ("md", "-", prose),
+        ("code", "-", "plot()"),
+        ("code", "subslide", code),
+    )
+    figure = nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode()}
+    )
+    long_output = "".join(f"line {i}\n" for i in range(60))
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text=long_output)]
+    nb.cells[4].outputs = [figure]
+    nb.cells[5].outputs = [  # too tall for a slide even alone: shows less
+        nbformat.v4.new_output("stream", name="stdout", text=long_output),
+        figure,
+        figure,
+    ]
+    nbformat.write(nb, path)
+    deck = build.build_deck(path, decks[0].html.parent)
+    assert deck.metadata_slides == 3 and deck.continuation_slides >= 1
+    metrics = _measure(deck, chromium)
+    assert build.slide_problems(deck.html.name, metrics) == []
+    assert sum(len(m["figures"]) for m in metrics) == 3
+    assert max(m["code_lines"] for m in metrics) == lecture.MAX_CODE_LINES
+    page = deck.html.read_text(encoding="utf-8")
+    assert page.count("Sentence 24 explains") == 3  # each paragraph whole, in the notes only
+    assert "full code in the notebook" in page and "more lines in the notebook" in page
 
 
 def test_browser_check_catches_broken_decks(decks, chromium, tmp_path):
@@ -210,15 +305,25 @@ def test_speaker_view_shows_the_notes_cells_offline(decks, chromium, tmp_path):
             ("code", "fragment", "print(2)"),
             ("md", "notes", "Only with the fragment."),
             ("md", "slide", "## Three, no notes"),
+            ("md", "slide", "## Four\n\nThe slide says one thing. The notes say $E = m c^2$ too."),
         ),
         path,
     )
     deck = build.build_deck(path, decks[0].html.parent)
     with browser.Browser(chromium) as b:
-        assert b.deck_status(deck.html).total_slides == 3
+        assert b.deck_status(deck.html).total_slides == 4
         assert b.speaker_notes((0, 0)) == "Say why this matters."
         assert b.speaker_notes((1, 0), fragment=0) == "Only with the fragment."
         assert b.speaker_notes((2, 0)) == ""
+        # prose the slide does not show is in the notes, formulas drawn there too (each formula
+        # carries its own glyphs: the speaker view is another window)
+        assert b.speaker_notes((3, 0)).startswith("The slide says one thing. The notes say")
+        drawn = b.evaluate(
+            "Array.from(document.querySelectorAll('.speaker-controls-notes mjx-container svg'))"
+            ".map(s => s.querySelectorAll('path[d]').length)",
+            b._speaker,
+        )
+        assert drawn and min(drawn) > 0
 
 
 def test_build_command(tmp_path, capsys):
