@@ -72,50 +72,27 @@ __all__ = ["ACTIVATION_OPS", "LayerRow", "Profile", "profile"]
 
 Shape = tuple[int, ...]
 
+# fmt: off
 ACTIVATION_OPS: dict[str, int] = {
-    "linear": 0,
-    "relu": 1,  # max(x, 0)
-    "relu6": 2,  # max, min
-    "leaky_relu": 2,  # mul, max
-    "elu": 2,  # exp - 1 where x < 0
-    "selu": 3,  # elu and a scale
-    "celu": 3,
-    "sigmoid": 1,
-    "hard_sigmoid": 2,  # clip(x / 6 + 0.5): mul-add, clip
-    "log_sigmoid": 2,
-    "tanh": 1,
-    "hard_tanh": 2,
-    "exponential": 1,
-    "softplus": 2,  # exp, log1p
-    "softsign": 3,  # abs, add, divide
-    "silu": 2,  # sigmoid, mul
-    "swish": 2,
-    "hard_silu": 3,
-    "hard_swish": 3,
-    "gelu": 4,  # x * 0.5 * (1 + erf(x / sqrt 2))
-    "mish": 3,  # softplus, tanh, mul
-    "softmax": 5,  # max, subtract, exp, sum, divide
-    "log_softmax": 5,
+    "linear": 0, "relu": 1, "relu6": 2, "leaky_relu": 2, "elu": 2, "selu": 3, "celu": 3,
+    "sigmoid": 1, "hard_sigmoid": 2, "log_sigmoid": 2, "tanh": 1, "hard_tanh": 2,
+    "exponential": 1, "softplus": 2, "softsign": 3, "silu": 2, "swish": 2, "hard_silu": 3,
+    "hard_swish": 3, "gelu": 4, "mish": 3, "softmax": 5, "log_softmax": 5,
 }
-"""Ops per element of each activation function: one op per elementwise arithmetic step
-or special function (exp, tanh, erf)."""
+# fmt: on
+"""Ops per element of each activation function: one op per elementwise arithmetic step or
+special function (exp, tanh, erf): relu = max(x, 0); relu6 max and min; leaky_relu mul and
+max; hard_sigmoid clip(x / 6 + 0.5); softplus exp and log1p; softsign abs, add, divide;
+gelu x * 0.5 * (1 + erf(x / sqrt 2)); softmax max, subtract, exp, sum, divide."""
 
+# fmt: off
 _CATEGORIES: dict[str, tuple[str, ...]] = {
-    "conv": (
-        "Conv1D",
-        "Conv2D",
-        "Conv3D",
-        "Conv1DTranspose",
-        "Conv2DTranspose",
-        "Conv3DTranspose",
-        "DepthwiseConv1D",
-        "DepthwiseConv2D",
-        "SeparableConv1D",
-        "SeparableConv2D",
-    ),
+    "conv": ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+             "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"),
     "fc": ("Dense",),
     "rnn": ("SimpleRNN", "GRU", "LSTM", "Bidirectional"),
 }
+# fmt: on
 
 
 @dataclass
@@ -367,82 +344,41 @@ def _time_distributed(layer: Any, ins: list[Shape], outs: list[Shape]) -> _Cost:
     return rule(inner, [s[1:] for s in ins], [s[1:] for s in outs]).scaled(steps)
 
 
+def _kinds(*names: str, dims: str = "") -> tuple[str, ...]:
+    """('MaxPooling', dims='123') -> ('MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D')."""
+    return tuple(f"{n}{d}D" for n in names for d in dims) if dims else names
+
+
+# fmt: off
 _RULES: dict[str, Rule] = {
     "Dense": _dense,
-    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D"), _conv),
-    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), _conv_transpose),
-    **dict.fromkeys(("DepthwiseConv1D", "DepthwiseConv2D"), _depthwise),
-    **dict.fromkeys(("SeparableConv1D", "SeparableConv2D"), _separable),
-    **dict.fromkeys(
-        (
-            "MaxPooling1D",
-            "MaxPooling2D",
-            "MaxPooling3D",
-            "AveragePooling1D",
-            "AveragePooling2D",
-            "AveragePooling3D",
-        ),
-        _pooling,
-    ),
-    **dict.fromkeys(
-        (
-            "GlobalAveragePooling1D",
-            "GlobalAveragePooling2D",
-            "GlobalAveragePooling3D",
-            "GlobalMaxPooling1D",
-            "GlobalMaxPooling2D",
-            "GlobalMaxPooling3D",
-        ),
-        _global_pooling,
-    ),
+    **dict.fromkeys(_kinds("Conv", dims="123"), _conv),
+    **dict.fromkeys(tuple(f"Conv{d}DTranspose" for d in "123"), _conv_transpose),
+    **dict.fromkeys(_kinds("DepthwiseConv", dims="12"), _depthwise),
+    **dict.fromkeys(_kinds("SeparableConv", dims="12"), _separable),
+    **dict.fromkeys(_kinds("MaxPooling", "AveragePooling", dims="123"), _pooling),
+    **dict.fromkeys(_kinds("GlobalAveragePooling", "GlobalMaxPooling", dims="123"), _global_pooling),
     "BatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm,
-    **dict.fromkeys(
-        ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"), _activation_layer
-    ),
+    **dict.fromkeys(("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"), _activation_layer),
     # merge layers, and the same-named keras.ops classes of x + y, x * y in functional code
-    **dict.fromkeys(
-        ("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average", "Divide", "TrueDivide"),
-        _elementwise,
-    ),
+    **dict.fromkeys(("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average", "Divide",
+                     "TrueDivide"), _elementwise),
     "Rescaling": _rescaling,
     "Normalization": _normalization,
     "Embedding": _embedding,
     **dict.fromkeys(("SimpleRNN", "GRU", "LSTM"), _rnn),
     "Bidirectional": _bidirectional,
     "TimeDistributed": _time_distributed,
-    **dict.fromkeys(("UpSampling1D", "UpSampling2D", "UpSampling3D"), _upsampling),
+    **dict.fromkeys(_kinds("UpSampling", dims="123"), _upsampling),
+    # reshaping, inference-time identities, and keras.ops classes that only move data
     **dict.fromkeys(
-        (
-            "Flatten",
-            "Reshape",
-            "Permute",
-            "RepeatVector",
-            "Identity",
-            "Concatenate",
-            "ZeroPadding1D",
-            "ZeroPadding2D",
-            "ZeroPadding3D",
-            "Cropping1D",
-            "Cropping2D",
-            "Cropping3D",
-            "Dropout",
-            "SpatialDropout1D",
-            "SpatialDropout2D",
-            "SpatialDropout3D",
-            "GaussianDropout",
-            "GaussianNoise",
-            "AlphaDropout",
-            "ActivityRegularization",
-            # keras.ops classes that only move data
-            "Transpose",
-            "ExpandDims",
-            "Squeeze",
-            "GetItem",
-        ),
-        _zero,
-    ),
+        ("Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "Concatenate", "Dropout",
+         *_kinds("ZeroPadding", "Cropping", "SpatialDropout", dims="123"), "GaussianDropout",
+         "GaussianNoise", "AlphaDropout", "ActivityRegularization", "Transpose", "ExpandDims",
+         "Squeeze", "GetItem"), _zero),
 }
+# fmt: on
 
 
 def _rule_for(op: Any) -> Rule | None:
