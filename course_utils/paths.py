@@ -3,10 +3,10 @@
 Notebooks write nowhere but ``artifacts/`` (git-ignored): cached models,
 results cards, figures. The repository root is, in this order: ``COURSE_ROOT`` if
 set; the folder this package's source lies in (a clone, an editable install); the
-clone pip installed the package from (``pip install ./course``, as the notebooks'
+current directory or one above it (a notebook run inside a clone); or the clone pip
+installed the package from (``pip install ./dl-meets-hardware``, as the notebooks'
 setup cell does on Colab: pip records that folder in the package's
-``direct_url.json``); or, failing those, the current directory or one above it.
-Without any (the package installed from a URL, a notebook copied out on its own)
+``direct_url.json``). Without any (the package installed from a URL, a notebook copied out on its own)
 there is no root: MNIST then comes from Keras' download, notebook 04 has no reference
 records, and the artifacts go to ``./artifacts``.
 """
@@ -48,13 +48,13 @@ def repo_root() -> Path | None:
     here = Path(__file__).resolve().parent.parent
     if _looks_like_root(here):
         return here
-    source = installed_from()
-    if source is not None and _looks_like_root(source):
-        return source.resolve()
     cwd = Path.cwd().resolve()
     for candidate in (cwd, *cwd.parents):
         if _looks_like_root(candidate):
             return candidate
+    source = installed_from()
+    if source is not None and _looks_like_root(source):
+        return source.resolve()
     return None
 
 

@@ -41,7 +41,7 @@ def test_installed_from_without_the_package(monkeypatch):
     assert paths.installed_from() is None
 
 
-def test_root_order_env_then_source_then_install_folder_then_cwd(monkeypatch, tmp_path):
+def test_root_order_env_then_source_then_cwd_then_install_folder(monkeypatch, tmp_path):
     assert paths.repo_root() == ROOT  # a clone: the package's own folder
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
     assert paths.repo_root() == tmp_path.resolve()
@@ -54,8 +54,8 @@ def test_root_order_env_then_source_then_install_folder_then_cwd(monkeypatch, tm
         (clone / marker).mkdir(parents=True)
     monkeypatch.setattr(paths, "installed_from", lambda: clone)
     monkeypatch.chdir(ROOT / "notebooks")
-    assert paths.repo_root() == clone.resolve()  # before the cwd
-    monkeypatch.setattr(paths, "installed_from", lambda: tmp_path / "deleted")
-    assert paths.repo_root() == ROOT  # walked up from notebooks/
+    assert paths.repo_root() == ROOT  # walked up from notebooks/: the clone you work in wins
     monkeypatch.chdir(tmp_path)
+    assert paths.repo_root() == clone.resolve()  # Colab: /content holds no clone
+    monkeypatch.setattr(paths, "installed_from", lambda: tmp_path / "deleted")
     assert paths.repo_root() is None
