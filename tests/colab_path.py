@@ -222,6 +222,18 @@ def run_notebook(notebook: Path, venv: Path, work: Path, setup_cell: str, timeou
     return result
 
 
+def find_python(version: str = COLAB_PYTHON) -> str | None:
+    """A Python ``version`` that runs: on PATH, else one pyenv installed but did not activate."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                               capture_output=True, text=True)  # fmt: skip
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
 def _select(names: list[str]) -> list[Path]:
     every = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not names:
@@ -238,7 +250,7 @@ def _select(names: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", help="numbers or names (default: all)")
-    parser.add_argument("--python", default=shutil.which(f"python{COLAB_PYTHON}"),
+    parser.add_argument("--python", default=find_python(),
                         help=f"the Python to build Colab's stack with (default: python{COLAB_PYTHON})")  # fmt: skip
     parser.add_argument("--work", type=Path, default=Path("/tmp/course-colab-path"))
     parser.add_argument("--setup-cell", choices=("committed", "contributing"), default="committed",
