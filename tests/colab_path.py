@@ -74,7 +74,7 @@ RUNNER = """
 import json, sys, time
 import nbformat
 from nbclient import NotebookClient
-src, dst, cwd, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+src, dst, cwd, timeout = sys.argv[1], sys.argv[2], sys.argv[3], int(float(sys.argv[4]))
 nb = nbformat.read(src, as_version=4)
 client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                         resources={"metadata": {"path": cwd}})
@@ -90,6 +90,13 @@ print(json.dumps({"seconds": time.monotonic() - start, "failure": failure}))
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, text=True, **kwargs)
+
+
+def _pip(python: Path, *args: str) -> None:
+    """``python -m pip ARGS``, quiet unless it fails."""
+    out = subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"colab-path: pip {' '.join(args)} failed:\n{out.stderr[-3000:]}")
 
 
 def _freeze(python: Path) -> dict[str, str]:
@@ -116,7 +123,7 @@ def build_colab_venv(work: Path, python: str) -> Path:
     _run([python, "-m", "venv", str(venv)])
     py = venv / "bin" / "python"
     pins = [f"{name}=={version}" for name, version in COLAB.items()]
-    _run([str(py), "-m", "pip", "install", "-q", *pins])
+    _pip(py, "install", "-q", *pins)
     _run([str(py), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
          capture_output=True)  # fmt: skip
     (venv / "colab-base.json").write_text(json.dumps(_freeze(py), indent=1))
@@ -131,10 +138,10 @@ def reset_venv(venv: Path) -> None:
     now = _freeze(py)
     extra = sorted(set(now) - set(base))
     if extra:
-        _run([str(py), "-m", "pip", "uninstall", "-q", "-y", *extra], capture_output=True)
+        _pip(py, "uninstall", "-q", "-y", *extra)
     changed = [f"{n}=={v}" for n, v in base.items() if n in now and now[n] != v and "://" not in v]
     if changed:
-        _run([str(py), "-m", "pip", "install", "-q", "--no-deps", *changed], capture_output=True)
+        _pip(py, "install", "-q", "--no-deps", *changed)
 
 
 def _environment(home: Path) -> dict[str, str]:
@@ -213,7 +220,7 @@ def run_notebook(notebook: Path, venv: Path, work: Path, setup_cell: str, timeou
     )  # fmt: skip
     seconds = time.monotonic() - start
     if out.returncode != 0 or not dst.is_file():
-        return {"status": "failed", "seconds": seconds, "error": out.stderr.strip()[-600:]}
+        raise SystemExit(f"colab-path: the runner itself failed on {notebook.name}:\n{out.stderr[-3000:]}")
     outcome = json.loads(out.stdout.strip().splitlines()[-1])
     result = summarise(dst, outcome["failure"])
     result["seconds"] = round(seconds, 1)
