@@ -163,10 +163,12 @@ def _environment(home: Path) -> dict[str, str]:
 
 def _text(output: dict) -> str:
     if output.get("output_type") == "stream":
-        return output.get("text", "")
-    if output.get("output_type") == "error":
-        return f"{output.get('ename')}: {output.get('evalue')}"
-    return output.get("data", {}).get("text/plain", "")
+        text = output.get("text", "")
+    elif output.get("output_type") == "error":
+        text = f"{output.get('ename')}: {output.get('evalue')}"
+    else:
+        text = output.get("data", {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else text
 
 
 def summarise(executed: Path, failure: str | None) -> dict:
