@@ -14,7 +14,7 @@ results    each notebook's results card (artifacts/results/*.json)
 plots      one style for the course's figures
 notebook   the setup cell every notebook runs
 exercises  self-checking exercise answers
-conv       convolution, pooling and im2col by hand (notebook 02)
+conv       output size, 'same' padding, im2col; the slides' conv examples (02)
 training   the LeNet recipe and its cached model (notebooks 03, 06, 07)
 energy     energy counters (RAPL, NVML) or labelled TDP x time estimates
 casestudy  time / energy / money of a workload on a platform (seed 000)
