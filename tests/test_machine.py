@@ -1,5 +1,6 @@
 """Tests of course_utils.machine: this machine's CPU, its theoretical peak, GEMM and STREAM probes."""
 
+import dataclasses
 import math
 import time
 
@@ -151,12 +152,20 @@ def test_stream_kernels_compute_the_right_thing():
 
 
 @pytest.mark.parametrize("kind, arrays", [("copy", 2), ("scale", 2), ("add", 3), ("triad", 3)])
-def test_bandwidth_probe(kind, arrays):
-    probe = machine_mod.measure_bandwidth(size_bytes=8 * 2**20, kind=kind, repeats=3)
-    assert probe.bytes_per_call == arrays * 8 * 2**20
+def test_bandwidth_probe_counts_write_allocate(kind, arrays):
+    """Triad a = b + s*c names 3 arrays (STREAM's count) but moves 4: the cache reads a first."""
+    size = 8 * 2**20
+    probe = machine_mod.measure_bandwidth(size_bytes=size, kind=kind, repeats=3)
+    assert probe.write_allocate and probe.arrays_moved == arrays + 1
+    assert probe.bytes_per_call == (arrays + 1) * size and probe.working_set_bytes == arrays * size
     assert probe.best_bytes_per_s >= probe.median_bytes_per_s > 1e8
     assert probe.threads == machine_mod.physical_cores()
-    assert kind in str(probe)
+    assert kind in str(probe) and f"{arrays + 1} arrays moved" in str(probe)
+    as_stream = dataclasses.replace(probe, write_allocate=False)  # STREAM's own count
+    assert as_stream.bytes_per_call == arrays * size
+    assert as_stream.best_bytes_per_s == pytest.approx(probe.best_bytes_per_s * arrays / (arrays + 1))
+    plain = machine_mod.measure_bandwidth(size_bytes=size, kind=kind, repeats=1, write_allocate=False)
+    assert not plain.write_allocate and plain.arrays_moved == arrays
 
 
 def test_bandwidth_probe_bad_arguments():
