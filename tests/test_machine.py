@@ -163,8 +163,12 @@ def test_bandwidth_probe_counts_write_allocate(kind, arrays):
     assert kind in str(probe) and f"{arrays + 1} arrays moved" in str(probe)
     as_stream = dataclasses.replace(probe, write_allocate=False)  # STREAM's own count
     assert as_stream.bytes_per_call == arrays * size
-    assert as_stream.best_bytes_per_s == pytest.approx(probe.best_bytes_per_s * arrays / (arrays + 1))
-    plain = machine_mod.measure_bandwidth(size_bytes=size, kind=kind, repeats=1, write_allocate=False)
+    assert as_stream.best_bytes_per_s == pytest.approx(
+        probe.best_bytes_per_s * arrays / (arrays + 1)
+    )
+    plain = machine_mod.measure_bandwidth(
+        size_bytes=size, kind=kind, repeats=1, write_allocate=False
+    )
     assert not plain.write_allocate and plain.arrays_moved == arrays
 
 
