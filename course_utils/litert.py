@@ -129,6 +129,8 @@ class LiteRTModel:
             raise ValueError("LiteRTModel runs single-input models only")
         self.input_shape = tuple(int(d) for d in it.get_input_details()[0]["shape"][1:])
         self.input_dtype = np.dtype(it.get_input_details()[0]["dtype"])
+        #: (S, Z) of an int8 input (the converter's calibration), (0.0, 0) for a float one
+        self.input_quantization = tuple(it.get_input_details()[0]["quantization"])
         self.output_dtype = np.dtype(it.get_output_details()[0]["dtype"])
 
     @property

@@ -107,6 +107,9 @@ def test_litert_model_reproduces_keras(converted, mlp_and_data):
     np.testing.assert_allclose(f32.predict(x, batch_size=128), expected, atol=1e-5)
     int8 = litert.LiteRTModel(converted["full_int8"])
     assert int8.input_dtype == np.int8 and int8.output_dtype == np.int8
+    p = numerics.choose_params(x[:100], bits=8)  # calibrated on the representative data
+    assert int8.input_quantization == pytest.approx((float(p.scale), int(p.zero_point)))
+    assert f32.input_quantization == (0.0, 0)
     out = int8.predict(x)
     assert out.dtype == np.float32 and out.shape == expected.shape
     assert np.max(np.abs(out - expected)) < 0.05  # int8 output step is 1/256
