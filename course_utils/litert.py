@@ -34,20 +34,17 @@ def _quiet_litert() -> Iterator[None]:
     INFO log lines and warnings about TensorFlow's plumbing; real errors pass through."""
     from .tfenv import NOISE, filtered_stderr
 
-    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
-    levels = [logger.level for logger in loggers]
+    disabled = logging.root.manager.disable
     with contextlib.redirect_stdout(io.StringIO()), filtered_stderr(NOISE + _LITERT_NOISE), \
             warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        for logger in loggers:  # 'INFO:tensorflow:Assets written to: /tmp/...' in notebooks
-            logger.setLevel(logging.ERROR)
+        logging.disable(logging.WARNING)  # 'INFO:tensorflow:Assets written to: /tmp/...'
         try:
             yield
         finally:
-            for logger, level in zip(loggers, levels, strict=True):
-                logger.setLevel(level)
+            logging.disable(disabled)
 
 
 def to_tflite(model: Any, mode: str = "float32", representative_data: Any = None) -> bytes:
@@ -124,14 +121,13 @@ class LiteRTModel:
         self.model_content = bytes(model_content)
         self.num_threads = integer("num_threads", num_threads, 1)
         self._interpreters: dict[int, Any] = {}
-        it = self._interpreter(1)
-        if len(it.get_input_details()) != 1:
+        inputs, output = self._interpreter(1).get_input_details(), self._interpreter(1).get_output_details()[0]
+        if len(inputs) != 1:
             raise ValueError("LiteRTModel runs single-input models only")
-        self.input_shape = tuple(int(d) for d in it.get_input_details()[0]["shape"][1:])
-        self.input_dtype = np.dtype(it.get_input_details()[0]["dtype"])
-        #: (S, Z) of an int8 input (the converter's calibration), (0.0, 0) for a float one
-        self.input_quantization = tuple(it.get_input_details()[0]["quantization"])
-        self.output_dtype = np.dtype(it.get_output_details()[0]["dtype"])
+        self.input_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
+        self.input_dtype, self.output_dtype = np.dtype(inputs[0]["dtype"]), np.dtype(output["dtype"])
+        #: (S, Z) of an int8 input or output (the converter's calibration); (0.0, 0) for float
+        self.input_quantization, self.output_quantization = inputs[0]["quantization"], output["quantization"]
 
     @property
     def size_bytes(self) -> int:
@@ -149,10 +145,9 @@ class LiteRTModel:
             self._interpreters[batch_size] = it
         return self._interpreters[batch_size]
 
-    def _to_input(self, x: Any, detail: dict[str, Any]) -> np.ndarray:
+    def _to_input(self, x: Any) -> np.ndarray:
         if np.issubdtype(self.input_dtype, np.integer):  # q = round(r / S) + Z, clipped
-            scale, zero = detail["quantization"]
-            info = np.iinfo(self.input_dtype)
+            (scale, zero), info = self.input_quantization, np.iinfo(self.input_dtype)
             q = round_half_away(np.asarray(x, np.float64) / scale) + zero
             return np.clip(q, info.min, info.max).astype(self.input_dtype)
         return np.asarray(x, dtype=self.input_dtype)
@@ -160,11 +155,11 @@ class LiteRTModel:
     def _run(self, x: np.ndarray) -> np.ndarray:
         it = self._interpreter(len(x))
         inp, out = it.get_input_details()[0], it.get_output_details()[0]
-        it.set_tensor(inp["index"], self._to_input(x, inp))
+        it.set_tensor(inp["index"], self._to_input(x))
         it.invoke()
         y = it.get_tensor(out["index"])
         if np.issubdtype(self.output_dtype, np.integer):  # r = S (q - Z)
-            scale, zero = out["quantization"]
+            scale, zero = self.output_quantization
             return ((y.astype(np.float64) - zero) * scale).astype(np.float32)
         return y.astype(np.float32)
 
@@ -190,7 +185,7 @@ class LiteRTModel:
         it = self._interpreter(1)
         inp, out = it.get_input_details()[0], it.get_output_details()[0]
         sample = np.zeros((1, *self.input_shape), np.float32) if x is None else np.asarray(x)
-        feed = self._to_input(sample.reshape(1, *self.input_shape), inp)
+        feed = self._to_input(sample.reshape(1, *self.input_shape))
 
         def invoke() -> np.ndarray:
             it.set_tensor(inp["index"], feed)
@@ -198,7 +193,6 @@ class LiteRTModel:
             return it.get_tensor(out["index"])
 
         return invoke
-
 
 
 @dataclass(frozen=True)
@@ -235,12 +229,11 @@ class TfliteAnatomy:
     """Where the bytes of a ``.tflite`` file go: ``total_bytes``; ``constants``, its constant
     tensors (weights, biases, shapes) in graph order; ``quant_param_bytes``, the quantization
     parameters of all tensors (4 bytes per float32 scale, 8 per int64 zero point, as the
-    schema stores them); ``ops``, operator counts by name ('CONV_2D': 2, ...)."""
+    schema stores them)."""
 
     total_bytes: int
     constants: tuple[TfliteTensor, ...]
     quant_param_bytes: int
-    ops: dict[str, int] = field(default_factory=dict)
 
     @property
     def constant_bytes(self) -> dict[str, int]:
@@ -258,17 +251,15 @@ class TfliteAnatomy:
 
 def tflite_anatomy(model_content: bytes) -> TfliteAnatomy:
     """Read a ``.tflite`` flatbuffer (LiteRT's schema): its constant tensors with their
-    quantization parameters, the bytes of all quantization parameters, its operators."""
+    quantization parameters, and the bytes of all quantization parameters."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     if bytes(model_content[4:8]) != _TFLITE_IDENTIFIER:
         raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
     dtype_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if k.isupper()}
-    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
     model = schema.Model.GetRootAsModel(model_content, 0)
     constants: list[TfliteTensor] = []
     quant = 0
-    ops: dict[str, int] = {}
     for s in range(model.SubgraphsLength()):
         graph = model.Subgraphs(s)
         for i in range(graph.TensorsLength()):
@@ -283,8 +274,4 @@ def tflite_anatomy(model_content: bytes) -> TfliteAnatomy:
                     tensor.Name().decode(), dtype_names.get(tensor.Type(), str(tensor.Type())),
                     shape, buffer.DataLength(), np.asarray(scale, np.float32), np.asarray(zero, np.int64),
                     q.QuantizedDimension() if q else 0, buffer.DataAsNumpy().tobytes()))
-        for o in range(graph.OperatorsLength()):
-            code = model.OperatorCodes(graph.Operators(o).OpcodeIndex())
-            op = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-            ops[op] = ops.get(op, 0) + 1
-    return TfliteAnatomy(len(model_content), tuple(constants), quant, ops)
+    return TfliteAnatomy(len(model_content), tuple(constants), quant)
