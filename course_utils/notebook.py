@@ -1,18 +1,16 @@
-"""The setup cell every notebook runs first.
+"""The setup cell every notebook runs first (its text: notebooks/CONTRIBUTING.md).
 
-Each notebook starts with the same two steps::
+Where ``course_utils`` is not installed (Colab, a notebook opened on its own), the cell
+makes a shallow clone of the course next to the notebook and pip-installs it from there,
+so that ``datasets/`` (MNIST, the reference records) is at hand; :mod:`course_utils.paths`
+finds that clone again after a kernel restart. Then ``setup()``:
 
-    # 1. on Colab (or anywhere course_utils is missing) install the course package
-    import importlib.util, subprocess, sys
-    if importlib.util.find_spec("course_utils") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE_PIP_URL], check=True)
-    # 2. check versions, show what runs this notebook
-    import course_utils.notebook as nb
-    info = nb.setup()
-
-``setup()`` asserts the minimum versions (``course_utils.versions``), prints the
-versions in use and the device (CPU model, GPUs), applies the plot style, and
-warns -- never fails -- when no GPU is present, saying how to get one.
+* checks the minimum versions and the newer APIs the notebooks call
+  (:mod:`course_utils.versions`), with a message that says what to install;
+* prints the versions in use and the device (CPU model, GPUs);
+* applies the plot style;
+* warns, never fails, when no GPU is present where one would be used, saying how to get
+  one, and when there is no clone of the course, saying what is missing.
 """
 
 from __future__ import annotations
@@ -23,12 +21,12 @@ import sys
 import warnings
 from typing import Any
 
-from . import plots, versions
+from . import paths, plots, versions
 
 #: the course's GitHub repository (owner/name); change it here if you fork the course.
 REPO = "dl-meets-hardware/course"
-#: where `pip install` gets the course package when it is not installed (Colab).
-COURSE_PIP_URL = f"git+https://github.com/{REPO}"
+#: what the setup cell clones where course_utils is not installed (Colab).
+REPO_URL = f"https://github.com/{REPO}"
 
 
 def colab_url(notebook: str) -> str:
@@ -42,25 +40,30 @@ def in_colab() -> bool:
 
 
 def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Check versions, print them and the device, apply the course's plot style.
+    """Check versions and APIs, print them and the device, apply the course's plot style.
 
     Args:
         need_gpu: the notebook has GPU parts; without a GPU, warn and explain
             how to get one (the notebook still runs on the CPU).
         quiet: print nothing (tests).
 
-    Returns ``{"versions": {...}, "cpu": str, "gpus": [...], "colab": bool}``.
-    Raises RuntimeError when a package is missing or too old, with the fix.
+    Returns ``{"versions": {...}, "cpu": str, "gpus": [...], "colab": bool, "root": Path | None}``
+    (``root``: the course repository, None without one).
+    Raises RuntimeError when a package is missing or too old, or lacks an API the
+    notebooks call, with the command that fixes it.
     """
     found = versions.check()
     from .results import machine_info
     from .tfenv import import_tensorflow
 
-    tf = import_tensorflow()  # quietly: no C++ start-up chatter in the notebook
+    import_tensorflow()  # quietly: no C++ start-up chatter in the notebook
+    versions.check_apis()
 
     info = machine_info()
     gpus = info.get("gpus", [])
-    report = {"versions": found, "cpu": info["cpu"], "gpus": gpus, "colab": in_colab()}
+    root = paths.repo_root()
+    colab = in_colab()
+    report = {"versions": found, "cpu": info["cpu"], "gpus": gpus, "colab": colab, "root": root}
     plots.use_course_style()
     if not quiet:
         print(
@@ -69,19 +72,26 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
         )
         print(f"CPU: {info['cpu']} ({info['logical_cpus']} logical CPUs)")
         print("GPU: " + (", ".join(gpus) if gpus else "none visible to TensorFlow"))
-        if in_colab():
+        if colab:
             print("Running on Colab.")
-    if not gpus and (need_gpu or in_colab()):
+    if not gpus and (need_gpu or colab):
         how = (
             "On Colab: Runtime > Change runtime type > GPU, then run all cells again."
-            if in_colab()
+            if colab
             else "Locally: an NVIDIA GPU with its driver and `pip install -e .[gpu]`."
         )
         warnings.warn(
             f"No GPU found: the GPU parts of this notebook fall back to the CPU. {how}",
             stacklevel=2,
         )
-    del tf
+    if root is None:
+        warnings.warn(
+            "No clone of the course found (course_utils was installed without it): MNIST comes "
+            "from Keras' download (needs the network) and notebook 04 has no reference records. "
+            f"Fix: `git clone --depth 1 {REPO_URL}` and open the notebooks from "
+            "it, or set COURSE_ROOT to a clone.",
+            stacklevel=2,
+        )
     return report
 
 

@@ -1,22 +1,43 @@
 """Where the course's files are: the repository, the shipped datasets, the artifacts.
 
 Notebooks write nowhere but ``artifacts/`` (git-ignored): cached models,
-results cards, figures. The repository root is found from this package's own
-location (editable install / a clone) or, failing that, by walking up from the
-current directory; set ``COURSE_ROOT`` to override (e.g. on Colab without a clone
-the artifacts then go to ``./artifacts``).
+results cards, figures. The repository root is, in this order: ``COURSE_ROOT`` if
+set; the folder this package's source lies in (a clone, an editable install); the
+current directory or one above it (a notebook run inside a clone); or the clone pip
+installed the package from (``pip install ./dl-meets-hardware``, as the notebooks'
+setup cell does on Colab: pip records that folder in the package's
+``direct_url.json``). Without any (the package installed from a URL, a notebook copied out on its own)
+there is no root: MNIST then comes from Keras' download, notebook 04 has no reference
+records, and the artifacts go to ``./artifacts``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata as md
+import json
 import os
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 _MARKERS = ("datasets", "course_utils")
 
 
 def _looks_like_root(path: Path) -> bool:
     return all((path / m).is_dir() for m in _MARKERS)
+
+
+def installed_from() -> Path | None:
+    """The local folder pip installed ``course_utils`` from (``pip install ./course``), if any."""
+    try:
+        text = md.distribution("course_utils").read_text("direct_url.json")
+    except md.PackageNotFoundError:
+        return None
+    try:
+        url = urlparse(json.loads(text or "{}").get("url", ""))
+    except (ValueError, AttributeError):
+        return None
+    return Path(url2pathname(url.path)) if url.scheme == "file" else None
 
 
 def repo_root() -> Path | None:
@@ -31,6 +52,9 @@ def repo_root() -> Path | None:
     for candidate in (cwd, *cwd.parents):
         if _looks_like_root(candidate):
             return candidate
+    source = installed_from()
+    if source is not None and _looks_like_root(source):
+        return source.resolve()
     return None
 
 

@@ -1,20 +1,26 @@
-"""The Colab path: course_utils installed by the setup cell as a wheel, notebooks run outside a clone.
+"""The Colab path: the setup cell clones the course and installs it as a wheel; notebooks run outside
+the repository they were opened from.
 
-What Colab does, reproduced as far as a test machine can:
+What Colab does, reproduced as far as a test machine can (with this environment's versions:
+tests/colab_path.py replays it with Colab's own TensorFlow, Keras and NumPy):
 
 * a fresh Python environment with TensorFlow, Keras, NumPy, ... preinstalled and no course_utils:
   a new venv that sees this environment's packages through a ``.pth`` file (a folder of links
   to them, course_utils left out), the way Colab's image has them;
-* the notebooks' setup cell, verbatim from notebooks/CONTRIBUTING.md, runs there: it finds no
-  course_utils and pip-installs it from the repository URL. git is told to fetch that URL from
-  this clone (``url.<clone>.insteadOf``), so the committed repository is what gets built: pip
-  makes a wheel and installs it, not editable, and reuses the preinstalled TensorFlow;
-* a small notebook runs in a temporary folder outside any clone, with COURSE_ROOT unset, the
-  network cut (``unshare -rn`` where possible) and ``COLAB_RELEASE_TAG`` set as on Colab: its
-  setup cell finds course_utils (no second install), warns that no GPU is selected and says
-  how to pick one, and MNIST, with no shipped file, falls back to Keras' download, which fails
-  with DatasetError's message saying what to do;
-* from inside a clone, the same installed package loads the shipped ``datasets/mnist.npz``.
+* the notebooks' setup cell, verbatim from notebooks/CONTRIBUTING.md, runs there in a bare
+  working folder (Colab's /content): it finds no course_utils, makes a shallow clone of the
+  repository URL and pip-installs the package from that clone. git is told to fetch the URL
+  from this clone (``url.file://<clone>.insteadOf``), so the committed repository is what gets
+  cloned and built: pip makes a wheel, installs it (not editable) and reuses the preinstalled
+  TensorFlow;
+* a small notebook runs in that working folder with the network cut (``unshare -rn`` where
+  possible) and ``COLAB_RELEASE_TAG`` set as on Colab: its setup cell finds course_utils (no
+  second clone or install), warns that no GPU is selected and says how to pick one; the
+  package finds the clone it was installed from, so MNIST loads from the clone's
+  ``datasets/mnist.npz`` offline and the artifacts go into the clone;
+* with the clone gone (a package installed from elsewhere), setup warns what is missing and
+  MNIST falls back to Keras' download, which fails offline with a message saying what to do;
+* from inside another clone, the installed package uses that clone.
 """
 
 import json
@@ -79,7 +85,7 @@ def colab(tmp_path_factory):
     # pip clones REPO_URL: let git take it from this clone instead of the network
     env.update(
         GIT_CONFIG_COUNT="1",
-        GIT_CONFIG_KEY_0=f"url.{ROOT}.insteadOf",
+        GIT_CONFIG_KEY_0=f"url.{ROOT.as_uri()}.insteadOf",
         GIT_CONFIG_VALUE_0=REPO_URL,
     )
     before = subprocess.run(
@@ -97,10 +103,20 @@ def colab(tmp_path_factory):
         [str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
         capture_output=True, check=True, env=env,
     )  # fmt: skip
-    return {"python": python, "venv": venv, "home": home, "work": work, "setup": setup, "env": env}
+    clone = work / "dl-meets-hardware"
+    return {
+        "python": python, "venv": venv, "home": home, "work": work, "setup": setup, "env": env,
+        "clone": clone,
+    }  # fmt: skip
 
 
-def test_setup_cell_installs_a_wheel_and_reuses_preinstalled_tensorflow(colab):
+def test_setup_cell_clones_installs_a_wheel_and_reuses_preinstalled_tensorflow(colab):
+    clone = colab["clone"]
+    assert (clone / "datasets" / "mnist.npz").is_file() and (clone / "notebooks").is_dir()
+    shallow = subprocess.run(
+        ["git", "-C", str(clone), "rev-list", "--count", "HEAD"], capture_output=True, text=True
+    )
+    assert shallow.stdout.strip() == "1", "the setup cell must make a shallow clone"
     site = _site_packages(colab["venv"])
     dists = sorted(p.name for p in site.glob("*.dist-info"))
     assert [d.split("-")[0] for d in dists] == ["course_utils"], (
@@ -109,7 +125,7 @@ def test_setup_cell_installs_a_wheel_and_reuses_preinstalled_tensorflow(colab):
     assert not (site / "tensorflow").exists() and not (site / "keras").exists()
     (dist,) = site.glob("course_utils-*.dist-info")
     origin = json.loads((dist / "direct_url.json").read_text())
-    assert origin["url"] == REPO_URL and origin["vcs_info"]["vcs"] == "git"
+    assert origin["url"] == clone.as_uri()
     assert not origin.get("dir_info", {}).get("editable"), "must be a real (wheel) install"
     assert (site / "course_utils" / "notebook.py").is_file()
     out = colab["setup"].stdout
@@ -167,27 +183,49 @@ def _run_notebook_offline(colab, cells: list[str]) -> list[str]:
     return texts
 
 
-def test_notebook_outside_the_repository_offline(colab):
+_WHERE = (
+    "import sys, course_utils\nfrom course_utils import paths\n"
+    "print('prefix', sys.prefix)\nprint('package', course_utils.__file__)\n"
+    "print('root', paths.repo_root())\nprint('artifacts', paths.artifacts_dir())"
+)
+_MNIST = (
+    "from course_utils.data import DatasetError, load_mnist\n"
+    "try:\n    (x, y), _ = load_mnist()\n    print('loaded', x.shape)\n"
+    "except DatasetError as exc:\n    print('DatasetError:', exc)"
+)
+
+
+def test_notebook_next_to_the_clone_offline(colab):
     setup_out, where_out, mnist_out = _run_notebook_offline(
-        colab,
-        [
-            standard_setup_cell(),
-            "import sys, course_utils\nfrom course_utils import paths\n"
-            "print('prefix', sys.prefix)\nprint('package', course_utils.__file__)\n"
-            "print('root', paths.repo_root())\nprint('artifacts', paths.artifacts_dir())",
-            "from course_utils.data import DatasetError, load_mnist\n"
-            "try:\n    load_mnist()\n    print('loaded')\n"
-            "except DatasetError as exc:\n    print('DatasetError:', exc)",
-        ],
+        colab, [standard_setup_cell(), _WHERE, _MNIST]
     )
-    # setup: found course_utils (no second pip install, which would fail offline), on "Colab"
+    # setup: found course_utils (no second clone or install, which would fail offline), on "Colab"
     assert "Running on Colab." in setup_out, setup_out
     assert "No GPU found" in setup_out and "Runtime > Change runtime type > GPU" in setup_out
+    assert "No clone of the course" not in setup_out, setup_out
     assert "Error" not in setup_out.replace("UserWarning", ""), setup_out
-    # the package is the installed wheel, not the clone; artifacts go to the working folder
+    # the package is the installed wheel; its root is the clone it was installed from
     lines = dict(line.split(" ", 1) for line in where_out.strip().splitlines())
     assert Path(lines["prefix"]) == colab["venv"]
     assert Path(lines["package"]).is_relative_to(_site_packages(colab["venv"]))
+    assert Path(lines["root"]) == colab["clone"].resolve()
+    assert Path(lines["artifacts"]) == colab["clone"].resolve() / "artifacts"
+    assert mnist_out.strip() == "loaded (60000, 28, 28)", mnist_out
+
+
+def test_notebook_without_the_clone_offline(colab):
+    moved = colab["work"].parent / "moved-away"
+    colab["clone"].rename(moved)
+    try:
+        setup_out, where_out, mnist_out = _run_notebook_offline(
+            colab, [standard_setup_cell() + "\nprint('installed:', nb.__file__)", _WHERE, _MNIST]
+        )
+    finally:
+        moved.rename(colab["clone"])
+    # course_utils is installed, so the cell does not clone again; setup says what is missing
+    assert "installed:" in setup_out and "No clone of the course found" in setup_out, setup_out
+    assert "git clone --depth 1 https://github.com/" in setup_out
+    lines = dict(line.split(" ", 1) for line in where_out.strip().splitlines())
     assert lines["root"] == "None"
     assert Path(lines["artifacts"]) == colab["work"].resolve() / "artifacts"
     # no clone, no network: MNIST fails with the message that says what to do

@@ -1,7 +1,8 @@
 """The pinned stack is stated once (requirements.txt) and every other file agrees with it.
 
 * environment.yml (conda) installs exactly ``-r requirements.txt`` and ``-e .`` with pip, and
-  its Python is one that pyproject.toml, ``./course`` and the README accept;
+  its Python is one that pyproject.toml, ``./course`` and the README accept; ``./course``'s
+  Pythons (those the pinned stack has wheels for) are all ones pyproject.toml allows;
 * every dependency in pyproject.toml (minimum versions) has a pin in requirements.txt that
   satisfies it, and the pins are what this environment has installed (the tested stack).
 """
@@ -47,12 +48,11 @@ def _pinned_version(req: Requirement) -> Version:
     return Version(spec.version)
 
 
-def _python_supported_by_course_script() -> tuple[Version, Version]:
+def _python_supported_by_course_script() -> list[Version]:
     text = (ROOT / "course").read_text()
-    m = re.search(r"\((\d+), (\d+)\) <= sys\.version_info\[:2\] <= \((\d+), (\d+)\)", text)
-    assert m, "./course no longer states its Python range the way this test reads it"
-    lo, hi = f"{m[1]}.{m[2]}", f"{m[3]}.{m[4]}"
-    return Version(lo), Version(hi)
+    m = re.search(r"^SUPPORTED_PYTHONS=\(([\d. ]+)\)$", text, re.MULTILINE)
+    assert m, "./course no longer states its Pythons the way this test reads it"
+    return [Version(v) for v in m[1].split()]
 
 
 def test_environment_yml_installs_exactly_the_pins_and_the_package():
@@ -77,13 +77,19 @@ def test_environment_python_is_one_every_entry_point_accepts():
     assert version in SpecifierSet(requires), (
         f"environment.yml's {python} is outside pyproject's requires-python {requires}"
     )
-    lo, hi = _python_supported_by_course_script()
-    assert lo <= version <= hi, f"./course accepts Python {lo}-{hi}, environment.yml has {version}"
-    assert f"Python {lo}-{hi}" in (ROOT / "README.md").read_text(), "README states another range"
+    supported = _python_supported_by_course_script()
+    assert version in supported, f"./course accepts Python {supported}, environment.yml has {version}"
+    assert all(v in SpecifierSet(requires) for v in supported), "./course accepts a Python pip refuses"
+    listed = ", ".join(str(v) for v in supported[:-1]) + f" or {supported[-1]}"
+    assert f"Python {listed}" in (ROOT / "README.md").read_text(), "README states other Pythons"
+    assert f"Python {listed}" in (ROOT / "course").read_text(), "./course's help states other Pythons"
     assert f"Python {version}" in (ROOT / "requirements.txt").read_text(), (
         "requirements.txt's 'Tested on' line names another Python than environment.yml"
     )
-    assert PYPROJECT["tool"]["ruff"]["target-version"] == f"py{lo.major}{lo.minor}"
+    least = Version(re.fullmatch(r">=\s*([\d.]+)", requires)[1])
+    assert PYPROJECT["tool"]["ruff"]["target-version"] == f"py{least.major}{least.minor}", (
+        "ruff must check the code against the oldest Python pyproject.toml allows"
+    )
 
 
 def test_every_dependency_minimum_is_met_by_its_pin():
@@ -123,6 +129,5 @@ def test_this_environment_has_the_pinned_versions():
 
 
 def test_running_python_is_supported():
-    lo, hi = _python_supported_by_course_script()
     here = Version(f"{sys.version_info[0]}.{sys.version_info[1]}")
-    assert lo <= here <= hi
+    assert here in _python_supported_by_course_script()
