@@ -182,5 +182,5 @@ def test_interconnect_catalogue_is_sourced():
 def test_interconnect_catalogue_rejects_an_unsourced_entry(tmp_path):
     bad = tmp_path / "links.json"
     bad.write_text(json.dumps({"interconnects": [{"name": "wire", "kind": "network", "bytes_per_s_per_direction": 1e9}]}))
-    with pytest.raises(ValueError, match=r"'wire' needs a positive bytes_per_s_per_direction and a source"):
+    with pytest.raises(ValueError, match=r"'wire' needs a positive bytes_per_s_per_direction, a source"):
         scaling.load_interconnects(bad)

@@ -1,21 +1,12 @@
-"""Notebook 09's machinery: data-parallel training with real worker processes on this machine.
+"""Notebook 09's machinery: data-parallel training with worker processes on this machine.
 
-The notebook writes the ideas out (ring all-reduce bytes, the alpha-beta fit, scaling efficiency,
-Amdahl's law, the projections); this module does the plumbing a multi-worker run needs:
-
-* :func:`run_workers` starts N worker processes on 127.0.0.1, each with its own ``TF_CONFIG``
-  (one free loopback port per worker) and one CPU thread (TensorFlow's intra- and inter-op
-  threads = 1, so two workers do not fight over the same cores). It watches them, enforces a
-  timeout, says clearly when a port is taken or a worker dies, and kills every worker whatever
-  happens (failure, timeout, Ctrl-C): no orphan processes. Each worker also exits by itself if
-  its parent disappears or its deadline passes.
-* The worker (``python -m course_utils.labs.scaling WORKER_INDEX RUN_DIR``) builds a
-  ``tf.distribute.MultiWorkerMirroredStrategy``, times all-reduces of growing tensors, trains
-  the MLP and LeNet with :func:`make_train_step` and writes what it measured as JSON.
-* :func:`load_interconnects` reads the sourced link catalogue ``course_utils/data/interconnects.json``.
-
-Keras 3's ``fit`` does not run under MultiWorkerMirroredStrategy (keras-team/keras#20585), hence
-the written-out training step, which also puts the all-reduce in plain sight.
+The ideas (ring all-reduce bytes, the alpha-beta fit, efficiencies, Amdahl, the projections) are
+in the notebook. Here: :func:`run_workers` starts N ``MultiWorkerMirroredStrategy`` workers on
+127.0.0.1 (a ``TF_CONFIG`` and a free port each, one CPU thread each), watches them, enforces a
+timeout, explains a taken port or a dead worker, and always stops them all; the worker itself
+(``python -m course_utils.labs.scaling INDEX RUN_DIR``) times all-reduces and trains with
+:func:`make_train_step` (Keras 3's ``fit`` fails under this strategy, keras-team/keras#20585);
+:func:`load_interconnects` reads ``course_utils/data/interconnects.json``.
 """
 
 from __future__ import annotations
@@ -41,7 +32,7 @@ import numpy as np
 
 HOST = "127.0.0.1"
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "interconnects.json"
-_TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages)")
+_NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|@progress)")  # TF start-up lines
 
 
 class WorkerError(RuntimeError):
@@ -52,33 +43,26 @@ class PortInUseError(WorkerError):
     """A port meant for a worker is already taken on 127.0.0.1."""
 
 
-# --------------------------------------------------------------------------- launcher side
-
-
 def free_ports(count: int) -> list[int]:
     """``count`` distinct TCP ports that are free on 127.0.0.1 now (the OS picks them)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
         for s in sockets:
             s.bind((HOST, 0))
         return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def check_ports_free(ports: list[int]) -> None:
     """Raise :class:`PortInUseError` naming the first of ``ports`` that cannot be bound on 127.0.0.1."""
     for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        with socket.socket() as s:
             try:
                 s.bind((HOST, port))
             except OSError as err:
                 raise PortInUseError(
                     f"Port {port} on {HOST} is already in use ({err.strerror}): another program, or "
                     "workers of an earlier run that are still alive, holds it. Leave ports=None to "
-                    "let the course pick free ports, or pass other ports."
-                ) from None
+                    "let the course pick free ports, or pass other ports.") from None
 
 
 def tf_config(ports: list[int], index: int) -> dict[str, Any]:
@@ -86,18 +70,10 @@ def tf_config(ports: list[int], index: int) -> dict[str, Any]:
     return {"cluster": {"worker": [f"{HOST}:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
 
 
-def _phases(plan: dict[str, Any], num_workers: int) -> int:
-    sweep = len(plan.get("allreduce_bytes", [])) if num_workers > 1 else 0
-    return 1 + sweep + len(plan.get("models", [])) * len(plan.get("per_worker_batches", []))
-
-
 def _log_tail(path: Path, lines: int = 12) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    kept = [t for t in text if t.strip() and not _TF_LOG_LINE.match(t) and not t.startswith("@progress")]
-    return "\n".join("    " + t for t in kept[-lines:]) or "    (log empty)"
+    text = path.read_text(errors="replace").splitlines() if path.is_file() else []
+    kept = [t for t in text if t.strip() and not _NOISE.match(t)][-lines:]
+    return "\n".join("    " + t for t in kept) or "    (log empty)"
 
 
 def _failure(index: int, code: int, ports: list[int], run_dir: Path) -> WorkerError:
@@ -106,25 +82,19 @@ def _failure(index: int, code: int, ports: list[int], run_dir: Path) -> WorkerEr
     if "Could not start gRPC server" in tail or "Address already in use" in tail:
         return PortInUseError(
             f"Worker {index} could not open port {ports[index]} on {HOST}: another program took it "
-            f"after it was checked free. Run again (new free ports are picked) or pass other ports.\n{tail}"
-        )
+            f"after it was checked free. Run again (new free ports are picked) or pass other ports.\n{tail}")
     how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-    return WorkerError(
-        f"Worker {index} {how}; all workers were stopped.\nIts log ({log}) ends with:\n{tail}"
-    )
+    return WorkerError(f"Worker {index} {how}; all workers were stopped.\nIts log ({log}) ends with:\n{tail}")
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
-    """Terminate every worker and its process group, then kill what is left; reap them all."""
+    """Terminate every worker's process group, then kill what is left; reap them all."""
     for sig, grace in ((signal.SIGTERM, 3.0), (getattr(signal, "SIGKILL", signal.SIGTERM), 5.0)):
         for p in procs:
             if p.poll() is not None:  # exited and reaped: its pid may belong to someone else now
                 continue
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                if os.name == "posix":
-                    os.killpg(p.pid, sig)  # each worker leads its own session: its group is its own
-                else:
-                    p.kill()
+            with contextlib.suppress(OSError):  # each worker leads its own session and group
+                os.killpg(p.pid, sig) if os.name == "posix" else p.kill()
         end = time.monotonic() + grace
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -133,37 +103,22 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             return
 
 
-def run_workers(
-    plan: dict[str, Any],
-    num_workers: int = 2,
-    *,
-    ports: list[int] | None = None,
-    timeout_seconds: float = 180.0,
-    threads_per_worker: int = 1,
-    fail: dict[str, Any] | None = None,
-    progress: bool = True,
-    log_dir: str | Path | None = None,
-) -> list[dict[str, Any]]:
+def run_workers(plan: dict[str, Any], num_workers: int = 2, *, ports: list[int] | None = None,
+                timeout_seconds: float = 180.0, threads_per_worker: int = 1,
+                fail: dict[str, Any] | None = None, progress: bool = True,
+                log_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Run ``num_workers`` MultiWorkerMirroredStrategy workers on 127.0.0.1; return their results.
 
-    Args:
-        plan: what each worker measures: ``allreduce_bytes`` (tensor sizes in bytes, timed
-            ``allreduce_repeats`` times each), ``models`` (``"mlp"``: 784-512-10, ``"lenet"``:
-            seed 002's LeNet-like), ``per_worker_batches``, ``warmup_steps``, ``steps``,
-            ``learning_rate``, ``seed``.
-        num_workers: worker processes (1 runs the same code as a cluster of one).
-        ports: one loopback port per worker; None picks free ones.
-        timeout_seconds: wall-clock limit for the whole run [s]; then every worker is killed.
-        threads_per_worker: TensorFlow intra- and inter-op threads of each worker.
-        fail: ``{"worker": i, "at": "start" | "train"}`` makes worker i raise there: to see (and
-            test) what happens when a worker dies.
-        progress: show a progress bar fed by worker 0.
-        log_dir: keep the workers' plan, logs and results there (default: a temporary folder,
-            deleted after a successful run, kept after a failure).
+    ``plan``: ``allreduce_bytes`` (sizes, timed ``allreduce_repeats`` times each), ``models``
+    (``"mlp"`` 784-512-10, ``"lenet"`` seed 002's LeNet-like), ``per_worker_batches``,
+    ``warmup_steps``, ``steps``, ``learning_rate``, ``seed``. ``ports``: one per worker (None:
+    free ones); ``timeout_seconds`` [s] for the whole run; ``threads_per_worker``: TensorFlow
+    intra- and inter-op threads; ``fail={"worker": i, "at": "start" | "train"}`` makes worker i
+    raise there (to see, and test, a dying worker); ``log_dir`` keeps plan, logs and results
+    (default: a temporary folder, deleted after a successful run).
 
-    Returns one dict per worker, in worker order (see the notebook for the keys).
-    Raises :class:`PortInUseError` for a taken port, :class:`WorkerError` when a worker dies or
-    the run times out; in every case no worker process is left running.
+    Returns one dict per worker, in worker order. Raises :class:`PortInUseError` for a taken
+    port, :class:`WorkerError` when a worker dies or time runs out; no worker is left running.
     """
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
         raise ValueError(f"num_workers must be an integer >= 1, got {num_workers!r}")
@@ -175,30 +130,27 @@ def run_workers(
     check_ports_free(ports)
     run_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="course09_"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    full_plan = {**plan, "threads": threads_per_worker, "fail": fail, "deadline_seconds": timeout_seconds + 30}
-    (run_dir / "plan.json").write_text(json.dumps(full_plan))
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads_per_worker))
-    package_parent = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    plan = {**plan, "threads": threads_per_worker, "fail": fail, "deadline_seconds": timeout_seconds + 30}
+    (run_dir / "plan.json").write_text(json.dumps(plan))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads_per_worker))  # this package first on the path
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), env.get("PYTHONPATH")]))
+    phases = 1 + len(plan.get("allreduce_bytes", [])) * (num_workers > 1) + len(
+        plan.get("models", [])) * len(plan.get("per_worker_batches", []))
     procs: list[subprocess.Popen] = []
-    ok = False
     try:
         for i in range(num_workers):
             with open(run_dir / f"worker_{i}.log", "wb") as log:
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "course_utils.labs.scaling", str(i), str(run_dir)],
-                    env={**env, "TF_CONFIG": json.dumps(tf_config(ports, i))},
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=os.name == "posix",
-                ))
-        _watch(procs, ports, run_dir, timeout_seconds, _phases(full_plan, num_workers), progress)
+                    env={**env, "TF_CONFIG": json.dumps(tf_config(ports, i))}, stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=os.name == "posix"))
+        _watch(procs, ports, run_dir, timeout_seconds, phases, progress)
         results = [json.loads((run_dir / f"worker_{i}.json").read_text()) for i in range(num_workers)]
-        ok = True
-        return results
     finally:
         _stop(procs)
-        if ok and not log_dir:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    if not log_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return results
 
 
 def _watch(procs: list[subprocess.Popen], ports: list[int], run_dir: Path, timeout_seconds: float,
@@ -206,28 +158,19 @@ def _watch(procs: list[subprocess.Popen], ports: list[int], run_dir: Path, timeo
     from tqdm.auto import tqdm
 
     deadline = time.monotonic() + timeout_seconds
-    log0 = run_dir / "worker_0.log"
     with tqdm(total=phases, desc=f"{len(procs)} worker(s)", disable=not progress, leave=False) as bar:
-        while True:
-            codes = [p.poll() for p in procs]
-            for i, code in enumerate(codes):
-                if code not in (None, 0):
-                    raise _failure(i, code, ports, run_dir)
-            if all(code == 0 for code in codes):
-                return
+        while not all(p.poll() == 0 for p in procs):
+            for i, p in enumerate(procs):
+                if p.poll() not in (None, 0):
+                    raise _failure(i, p.returncode, ports, run_dir)
             if time.monotonic() > deadline:
                 tails = "\n".join(f"  worker {i}:\n{_log_tail(run_dir / f'worker_{i}.log', 4)}"
                                   for i in range(len(procs)))
-                raise WorkerError(
-                    f"The workers did not finish within {timeout_seconds:.0f} s and were stopped. "
-                    f"A slow or busy machine: raise timeout_seconds or measure less.\n{tails}")
+                raise WorkerError(f"The workers did not finish within {timeout_seconds:.0f} s and were "
+                                  f"stopped. A slow or busy machine: raise timeout_seconds or measure less.\n{tails}")
             with contextlib.suppress(OSError):
-                done = log0.read_text(errors="replace").count("@progress")
-                bar.update(min(done, phases) - bar.n)
+                bar.update(min(phases, (run_dir / "worker_0.log").read_text(errors="replace").count("@progress")) - bar.n)
             time.sleep(0.1)
-
-
-# --------------------------------------------------------------------------- worker side
 
 
 def make_train_step(strategy: Any, model: Any, learning_rate: float, global_batch: int) -> Any:
@@ -259,7 +202,8 @@ def make_train_step(strategy: Any, model: Any, learning_rate: float, global_batc
 
 
 def _all_reduce_fn(strategy: Any, tensors: Any) -> Any:
-    """A compiled all-reduce of ``tensors()`` (a callable making them, inside the replica)."""
+    """A compiled all-reduce of ``tensors()``, made inside the replica (an argument passed straight
+    in fails with 'destinations can not be empty')."""
     import tensorflow as tf
 
     @tf.function
@@ -270,12 +214,11 @@ def _all_reduce_fn(strategy: Any, tensors: Any) -> Any:
     return run
 
 
-def _timed(fn: Any, repeats: int, barrier: Any = None) -> list[float]:
+def _timed(fn: Any, repeats: int, barrier: Any) -> list[float]:
     fn().numpy()  # warm-up (tracing, first exchange)
     seconds = []
     for _ in range(repeats):
-        if barrier is not None:
-            barrier().numpy()  # line the workers up, so a late peer's lag is not timed
+        barrier().numpy()  # line the workers up, so a late peer's lag is not timed
         start = time.perf_counter()
         fn().numpy()  # results materialised before the clock stops
         seconds.append(time.perf_counter() - start)
@@ -284,7 +227,7 @@ def _timed(fn: Any, repeats: int, barrier: Any = None) -> list[float]:
 
 def _train(strategy: Any, build: Any, shards: list, plan: dict[str, Any], global_batch: int,
            fail: Any) -> tuple[Any, list[float], list[float]]:
-    """Train a fresh model on ``shards`` with :func:`make_train_step`: (model, losses, step seconds)."""
+    """A fresh model trained on ``shards`` with :func:`make_train_step`: (model, losses, seconds)."""
     import keras
     import tensorflow as tf
 
@@ -292,15 +235,15 @@ def _train(strategy: Any, build: Any, shards: list, plan: dict[str, Any], global
     with strategy.scope():
         model = build()
     train_step = make_train_step(strategy, model, plan.get("learning_rate", 0.05), global_batch)
-    losses, seconds = [], []
+    warmup, losses, seconds = plan.get("warmup_steps", 3), [], []
     for k, (x, y) in enumerate(shards):
-        if k == plan.get("warmup_steps", 3):
+        if k == warmup:
             fail("train")
         start = time.perf_counter()
         loss = tf.nest.flatten(strategy.experimental_local_results(train_step(x, y)))[0]
         losses.append(float(loss.numpy()))  # materialised before the clock stops
         seconds.append(time.perf_counter() - start)
-    return model, losses, seconds[plan.get("warmup_steps", 3):]
+    return model, losses, seconds[warmup:]
 
 
 def _worker_main(index: int, run_dir: Path) -> None:
@@ -315,7 +258,7 @@ def _worker_main(index: int, run_dir: Path) -> None:
     threading.Thread(target=watchdog, daemon=True).start()
 
     def fail(stage: str) -> None:
-        if (plan.get("fail") or {}).get("worker") == index and plan["fail"].get("at") == stage:
+        if (plan["fail"] or {}).get("worker") == index and plan["fail"].get("at") == stage:
             raise RuntimeError(f"worker {index} fails on purpose at {stage!r} (fail={plan['fail']})")
 
     fail("start")
@@ -326,22 +269,20 @@ def _worker_main(index: int, run_dir: Path) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(plan["threads"])
     from course_utils import data, models
 
-    options = tf.distribute.experimental.CommunicationOptions(
-        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    ring = tf.distribute.experimental.CommunicationImplementation.RING
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(implementation=ring))
     n = strategy.num_replicas_in_sync
     result: dict[str, Any] = {
         "index": index, "pid": os.getpid(), "num_workers": n, "threads": plan["threads"],
         "address": json.loads(os.environ["TF_CONFIG"])["cluster"]["worker"][index],
-        "startup_seconds": time.perf_counter() - started, "allreduce": [], "steps": [],
-        "bytes_all_reduced": 0,
-    }
+        "startup_seconds": time.perf_counter() - started, "allreduce": [], "steps": [], "bytes_all_reduced": 0}
     print("@progress strategy ready", flush=True)
     barrier = _all_reduce_fn(strategy, lambda: tf.zeros([1]))
     for nbytes in plan.get("allreduce_bytes", []) if n > 1 else []:
         length = max(1, int(nbytes) // 4)
-        fn = _all_reduce_fn(strategy, lambda length=length: tf.fill([length], 1.0))
-        seconds = _timed(fn, plan.get("allreduce_repeats", 5), barrier)
+        seconds = _timed(_all_reduce_fn(strategy, lambda length=length: tf.fill([length], 1.0)),
+                         plan.get("allreduce_repeats", 5), barrier)
         result["allreduce"].append({"bytes": 4 * length, "seconds": seconds})
         result["bytes_all_reduced"] += 4 * length * (len(seconds) + 1)
         print(f"@progress all-reduce {4 * length} B", flush=True)
@@ -356,26 +297,22 @@ def _worker_main(index: int, run_dir: Path) -> None:
             first = [k * global_batch + index * batch for k in range(count)]
             shards = [(tf.constant(x[i : i + batch]), tf.constant(y_all[i : i + batch])) for i in first]
             model, losses, seconds = _train(strategy, builds[name], shards, plan, global_batch, fail)
-            gradient_bytes = sum(4 * int(np.prod(v.shape)) for v in model.trainable_variables)
+            weights = [v.numpy() for v in model.trainable_variables]
             entry = {"model": name, "per_worker_batch": batch, "global_batch": global_batch,
-                     "params": model.count_params(), "gradient_bytes": gradient_bytes,
+                     "params": model.count_params(), "gradient_bytes": sum(w.nbytes for w in weights),
                      "losses": losses, "step_seconds": seconds,
-                     "weights_sha256": hashlib.sha256(b"".join(
-                         v.numpy().tobytes() for v in model.trainable_variables)).hexdigest()}
-            result["bytes_all_reduced"] += gradient_bytes * count
+                     "weights_sha256": hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest()}
+            result["bytes_all_reduced"] += entry["gradient_bytes"] * count
             if n > 1:  # the gradients' all-reduce alone, then the computation alone (no exchange)
                 grads = _all_reduce_fn(strategy, lambda m=model: [tf.identity(v.value) for v in m.trainable_variables])
                 entry["gradient_allreduce_seconds"] = _timed(grads, 10, barrier)
-                result["bytes_all_reduced"] += gradient_bytes * 11
+                result["bytes_all_reduced"] += entry["gradient_bytes"] * 11
                 barrier().numpy()  # both workers compute at the same time, as in a real step
                 _, _, entry["compute_seconds"] = _train(
                     tf.distribute.get_strategy(), builds[name], shards, plan, global_batch, lambda s: None)
             result["steps"].append(entry)
             print(f"@progress {name} batch {batch}", flush=True)
     (run_dir / f"worker_{index}.json").write_text(json.dumps(result))
-
-
-# --------------------------------------------------------------------------- interconnects
 
 
 @dataclass(frozen=True)
@@ -394,21 +331,18 @@ class Interconnect:
 def load_interconnects(path: str | Path | None = None) -> dict[str, Interconnect]:
     """The sourced interconnect catalogue (``course_utils/data/interconnects.json``) by name.
 
-    Raises ValueError naming the file and the entry when an entry lacks a positive bandwidth or
-    a source (the file is hand-edited: a typo should not slip into the projections).
+    Raises ValueError naming the file and the entry that lacks a positive bandwidth or a source.
     """
     path = Path(path) if path else DATA_FILE
-    entries = json.loads(path.read_text())["interconnects"]
     links = {}
-    for e in entries:
+    for e in json.loads(path.read_text())["interconnects"]:
         bandwidth, latency = e.get("bytes_per_s_per_direction"), e.get("latency_seconds")
-        if not isinstance(bandwidth, int | float) or bandwidth <= 0 or not e.get("source"):
-            raise ValueError(f"{path}: entry {e.get('name')!r} needs a positive "
-                             "bytes_per_s_per_direction and a source")
-        if latency is not None and (not isinstance(latency, int | float) or latency <= 0):
-            raise ValueError(f"{path}: entry {e['name']!r}: latency_seconds must be > 0 or null")
-        links[e["name"]] = Interconnect(e["name"], e["kind"], float(bandwidth), latency,
-                                        e["source"], e.get("url", ""), e.get("notes", ""))
+        if (not isinstance(bandwidth, int | float) or bandwidth <= 0 or not e.get("source")
+                or not (latency is None or isinstance(latency, int | float) and latency > 0)):
+            raise ValueError(f"{path}: entry {e.get('name')!r} needs a positive bytes_per_s_per_direction, "
+                             "a source, and a latency_seconds > 0 or null")
+        links[e["name"]] = Interconnect(e["name"], e["kind"], float(bandwidth), latency, e["source"],
+                                        e.get("url", ""), e.get("notes", ""))
     return links
 
 
