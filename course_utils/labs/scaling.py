@@ -132,7 +132,8 @@ def run_workers(plan: dict[str, Any], num_workers: int = 2, *, ports: list[int] 
     run_dir.mkdir(parents=True, exist_ok=True)
     plan = {**plan, "threads": threads_per_worker, "fail": fail, "deadline_seconds": timeout_seconds + 30}
     (run_dir / "plan.json").write_text(json.dumps(plan))
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads_per_worker))  # this package first on the path
+    # CPU workers (on one GPU each would claim all its memory); this package first on the path
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads_per_worker), CUDA_VISIBLE_DEVICES="")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), env.get("PYTHONPATH")]))
     phases = 1 + len(plan.get("allreduce_bytes", [])) * (num_workers > 1) + len(
         plan.get("models", [])) * len(plan.get("per_worker_batches", []))
@@ -202,8 +203,7 @@ def make_train_step(strategy: Any, model: Any, learning_rate: float, global_batc
 
 
 def _all_reduce_fn(strategy: Any, tensors: Any) -> Any:
-    """A compiled all-reduce of ``tensors()``, made inside the replica (an argument passed straight
-    in fails with 'destinations can not be empty')."""
+    """A compiled all-reduce of ``tensors()``, made inside the replica (not passed in: TF 2.21 fails)."""
     import tensorflow as tf
 
     @tf.function
