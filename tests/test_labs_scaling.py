@@ -15,6 +15,7 @@ import numpy as np
 import psutil
 import pytest
 
+from course_utils import hardware
 from course_utils.labs import scaling
 
 TINY = {  # one small all-reduce and a few MLP steps: the cheapest real run
@@ -168,7 +169,7 @@ def test_train_step_with_one_replica_is_plain_sgd():
 
 
 def test_interconnect_catalogue_is_sourced():
-    links = scaling.load_interconnects()
+    links = hardware.interconnects()
     for name in ("PCIe 4.0 x16", "PCIe 5.0 x16", "NVLink 3 (A100)", "NVLink 4 (H100 SXM5)",
                  "InfiniBand HDR (4x)", "InfiniBand NDR (4x)", "10 GbE", "100 GbE", "TPU v5p ICI"):
         assert name in links
@@ -183,4 +184,4 @@ def test_interconnect_catalogue_rejects_an_unsourced_entry(tmp_path):
     bad = tmp_path / "links.json"
     bad.write_text(json.dumps({"interconnects": [{"name": "wire", "kind": "network", "bytes_per_s_per_direction": 1e9}]}))
     with pytest.raises(ValueError, match=r"'wire' needs a positive bytes_per_s_per_direction, a source"):
-        scaling.load_interconnects(bad)
+        hardware.interconnects(bad)

@@ -6,7 +6,7 @@ in the notebook. Here: :func:`run_workers` starts N ``MultiWorkerMirroredStrateg
 timeout, explains a taken port or a dead worker, and always stops them all; the worker itself
 (``python -m course_utils.labs.scaling INDEX RUN_DIR``) times all-reduces and trains with
 :func:`make_train_step` (Keras 3's ``fit`` fails under this strategy, keras-team/keras#20585);
-:func:`load_interconnects` reads ``course_utils/data/interconnects.json``.
+:func:`course_utils.hardware.interconnects` reads ``course_utils/data/interconnects.json``.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..validators import positive_int, positive_number
+
 HOST = "127.0.0.1"
-DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "interconnects.json"
 _NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|@progress)")  # TF start-up lines
 
 
@@ -120,10 +120,8 @@ def run_workers(plan: dict[str, Any], num_workers: int = 2, *, ports: list[int] 
     Returns one dict per worker, in worker order. Raises :class:`PortInUseError` for a taken
     port, :class:`WorkerError` when a worker dies or time runs out; no worker is left running.
     """
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers must be an integer >= 1, got {num_workers!r}")
-    if not isinstance(timeout_seconds, int | float) or timeout_seconds <= 0:
-        raise ValueError(f"timeout_seconds must be a positive number of seconds, got {timeout_seconds!r}")
+    num_workers = positive_int("num_workers", num_workers)
+    timeout_seconds = positive_number("timeout_seconds", timeout_seconds)
     ports = free_ports(num_workers) if ports is None else [int(p) for p in ports]
     if len(ports) != num_workers:
         raise ValueError(f"need one port per worker: {num_workers} workers, {len(ports)} ports")
@@ -313,37 +311,6 @@ def _worker_main(index: int, run_dir: Path) -> None:
             result["steps"].append(entry)
             print(f"@progress {name} batch {batch}", flush=True)
     (run_dir / f"worker_{index}.json").write_text(json.dumps(result))
-
-
-@dataclass(frozen=True)
-class Interconnect:
-    """A link between devices: bandwidth per direction [B/s], latency [s] where sourced."""
-
-    name: str
-    kind: str
-    bytes_per_s: float
-    latency_seconds: float | None
-    source: str
-    url: str
-    notes: str = ""
-
-
-def load_interconnects(path: str | Path | None = None) -> dict[str, Interconnect]:
-    """The sourced interconnect catalogue (``course_utils/data/interconnects.json``) by name.
-
-    Raises ValueError naming the file and the entry that lacks a positive bandwidth or a source.
-    """
-    path = Path(path) if path else DATA_FILE
-    links = {}
-    for e in json.loads(path.read_text())["interconnects"]:
-        bandwidth, latency = e.get("bytes_per_s_per_direction"), e.get("latency_seconds")
-        if (not isinstance(bandwidth, int | float) or bandwidth <= 0 or not e.get("source")
-                or not (latency is None or isinstance(latency, int | float) and latency > 0)):
-            raise ValueError(f"{path}: entry {e.get('name')!r} needs a positive bytes_per_s_per_direction, "
-                             "a source, and a latency_seconds > 0 or null")
-        links[e["name"]] = Interconnect(e["name"], e["kind"], float(bandwidth), latency, e["source"],
-                                        e.get("url", ""), e.get("notes", ""))
-    return links
 
 
 if __name__ == "__main__":  # a worker: python -m course_utils.labs.scaling INDEX RUN_DIR
