@@ -35,17 +35,27 @@ def test_confusion_is_annotated_and_colours_only_the_errors():
         lenet.plot_confusion(np.zeros((2, 3)))
 
 
-def test_images_grid_digits_and_signed_kernels():
+def test_images_grid_digits_kernels_and_gaps():
     digits = np.zeros((5, 28, 28, 1), dtype=np.float32)
     fig = lenet.plot_images(digits, [f"d{i}" for i in range(5)], columns=4)
     titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titled == ["d0", "d1", "d2", "d3", "d4"] and len(fig.axes) == 8
-    kernels = np.array([[[1.0, -2.0], [0.0, 0.5]], [[0.0, 0.0], [0.0, 0.0]]])
-    fig = lenet.plot_images(kernels, ["k0", "k1"], columns=2, title="kernels", signed=True)
-    image = fig.axes[0].get_images()[0]
-    assert image.get_cmap().name == "RdBu_r" and image.get_clim() == (-2.0, 2.0)  # centred on 0
-    assert fig.axes[1].get_images()[0].get_clim() == (-1.0, 1.0)  # an all-zero kernel still draws
+    kernel = np.array([[1.0, -2.0], [0.0, 0.5]])
+    grid = [np.ones((28, 28)), kernel, None, np.zeros((2, 2))]
+    fig = lenet.plot_images(
+        grid, ["digit", "k0", "", "k1"], columns=2, signed=[False, True, False, True]
+    )
+    drawn = [ax.get_images()[0] for ax in fig.axes if ax.get_images()]
+    assert len(drawn) == 3  # None leaves a gap
+    assert drawn[0].get_cmap().name == "gray_r"
+    assert drawn[1].get_cmap().name == "RdBu_r" and drawn[1].get_clim() == (
+        -2.0,
+        2.0,
+    )  # centred on 0
+    assert drawn[2].get_clim() == (-1.0, 1.0)  # an all-zero kernel still draws
     with pytest.raises(ValueError, match="titles"):
         lenet.plot_images(digits, ["a"])
-    with pytest.raises(ValueError, match="non-empty"):
-        lenet.plot_images(np.zeros((0, 3, 3)), [])
+    with pytest.raises(ValueError, match="flags"):
+        lenet.plot_images(grid, ["a", "b", "c", "d"], signed=[True])
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        lenet.plot_images([np.zeros((2, 2, 2))], ["a"])

@@ -76,32 +76,36 @@ def plot_confusion(confusion: np.ndarray, title: str = "") -> Any:
 
 
 def plot_images(
-    images: np.ndarray,
+    images: Sequence[np.ndarray | None],
     titles: Sequence[str],
     columns: int = 8,
     title: str = "",
-    signed: bool = False,
+    signed: bool | Sequence[bool] = False,
 ) -> Any:
-    """A grid of small images (N, H, W) or (N, H, W, 1), each with a short title.
+    """A grid of small images, each (H, W) or (H, W, 1) with a short title; None leaves a gap.
 
-    ``signed=False`` draws grey digits (0 white, 1 black); ``signed=True`` draws kernels or
-    feature maps on a red-blue scale centred on zero, each image scaled to its own largest
-    magnitude (red positive, blue negative). Returns the figure.
+    Unsigned images (digits, feature maps after a ReLU) are drawn grey, 0 white; signed ones
+    (kernels) on a red-blue scale centred on zero, each scaled to its own largest magnitude
+    (red positive, blue negative). ``signed`` is one flag for all or one per image.
     """
-    images = np.asarray(images, dtype=float)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty (N, H, W) array, got shape {images.shape}")
-    if len(titles) != len(images):
-        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    if len(images) == 0 or len(titles) != len(images):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles: give one title each")
+    flags = [signed] * len(images) if isinstance(signed, bool) else list(signed)
+    if len(flags) != len(images):
+        raise ValueError(f"signed has {len(flags)} flags for {len(images)} images")
     columns = positive_int("columns", columns)
     rows = math.ceil(len(images) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(1.25 * columns, 1.45 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, image, text in zip(axes.ravel(), images, titles, strict=False):
-        if signed:
+    for ax, image, text, flag in zip(axes.ravel(), images, titles, flags, strict=False):
+        if image is None:
+            continue
+        image = np.asarray(image, dtype=float)
+        image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+        if image.ndim != 2:
+            raise ValueError(f"each image must be (H, W) or (H, W, 1), got shape {image.shape}")
+        if flag:
             limit = float(np.abs(image).max()) or 1.0
             ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
         else:
