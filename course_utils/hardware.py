@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 
 from .costs import flops_per_dollar, flops_per_watt  # noqa: F401  (mu and eta; re-exported)
@@ -365,3 +366,34 @@ def machine_device(
         source=f"machine.local(): theoretical peak from CPU flags and clock; {how}",
         notes=" ".join(machine.assumptions),
     )
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """A link between devices: bandwidth per direction [B/s], latency [s] where sourced."""
+
+    name: str
+    kind: str
+    bytes_per_s: float
+    latency_seconds: float | None
+    source: str
+    url: str
+    notes: str = ""
+
+
+def interconnects(path: str | Path | None = None) -> dict[str, Interconnect]:
+    """The sourced interconnect catalogue (``course_utils/data/interconnects.json``) by name.
+
+    Raises ValueError naming the file and the entry that lacks a positive bandwidth or a source.
+    """
+    source = Path(path) if path else resources.files("course_utils").joinpath("data", "interconnects.json")
+    links = {}
+    for e in json.loads(source.read_text("utf-8"))["interconnects"]:
+        bandwidth, latency = e.get("bytes_per_s_per_direction"), e.get("latency_seconds")
+        if (not isinstance(bandwidth, int | float) or bandwidth <= 0 or not e.get("source")
+                or not (latency is None or isinstance(latency, int | float) and latency > 0)):
+            raise ValueError(f"{source}: entry {e.get('name')!r} needs a positive bytes_per_s_per_direction, "
+                             "a source, and a latency_seconds > 0 or null")
+        links[e["name"]] = Interconnect(e["name"], e["kind"], float(bandwidth), latency, e["source"],
+                                        e.get("url", ""), e.get("notes", ""))
+    return links

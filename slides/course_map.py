@@ -217,17 +217,19 @@ parts fall back to the CPU and say so."""
 
 _HOW_TO_RUN = """## How to run the course
 
-**On your machine** (Linux or macOS, Python 3.10-3.12), in a clone of the repository:
+**On your machine** (Linux, or a Mac with Apple silicon; Python 3.11-3.13), in a clone of the
+repository:
 
 ```bash
 ./course lab     # creates .venv with the pinned packages, then opens this map in JupyterLab
+                 # (JupyterLab shows the whole repository: course_utils/, datasets/, README)
 ./course test    # the whole test suite: unit tests and every notebook
 ```
 
-**On Colab**: click a notebook's badge. Its first cell installs `course_utils` from the
-repository and uses Colab's TensorFlow. Without a clone, MNIST comes from Keras' download instead
-of the shipped `datasets/mnist.npz`. For the GPU parts choose *Runtime > Change runtime type >
-GPU*; without one they run on the CPU and the first cell tells you so.
+**On Colab**: click a notebook's badge. Its first cell makes a shallow clone of the course
+(about 30 MB: the package, `datasets/mnist.npz`, the reference records) and installs it, keeping
+Colab's TensorFlow and Keras. For the GPU parts choose *Runtime > Change runtime type > GPU*;
+without one they run on the CPU and the first cell tells you so.
 
 **Offline**: everything runs with no network once installed: MNIST ships with the repository and
 every model is built from its layer table (`weights=None`)."""

@@ -1,18 +1,18 @@
-"""Notebook 02's machinery: the by-hand convolution and pooling run through Keras, to compare.
+"""Notebook 02's references: Keras runs what the notebook computes by hand.
 
-The by-hand versions live in :mod:`course_utils.conv`; these run the same fixed weights
-through ``keras.layers.Conv2D`` and the pooling layers (float32), so the notebook can
-check that both agree.
+The notebook writes convolution, pooling and receptive fields by hand; these helpers
+run the same fixed weights (or the same window geometry) through Keras layers, in
+float32, so the notebook can check that both agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
-from ..conv import as_image, as_kernel, check_padding
-from ..validators import positive_int
+from ..validators import one_of, positive_int
 
 
 def keras_conv2d(
@@ -23,49 +23,58 @@ def keras_conv2d(
     dilation: int = 1,
     bias: object = None,
 ) -> np.ndarray:
-    """Run one image through ``keras.layers.Conv2D`` with the given fixed weights.
+    """One image through ``keras.layers.Conv2D`` with the given fixed weights (float32).
 
-    The reference the hand-written functions are checked against: same
-    arguments and result layout as :func:`conv2d` (``padding`` only 'valid' or
-    'same', as Keras has no integer padding), computed by TensorFlow in float32.
-    Keras refuses ``stride > 1`` together with ``dilation > 1``.
+    ``x`` is ``(H, W)`` or ``(H, W, in_ch)``; ``kernel`` ``(f_dim, f_dim)`` (one channel
+    in and out) or Keras' ``(f_dim, f_dim, in_ch, out_ch)``; ``bias`` ``(out_ch,)`` or None.
+    Returns ``(out_h, out_w)`` for a 2-D kernel, else ``(out_h, out_w, out_ch)``. Keras
+    pads only 'valid' or 'same' and refuses ``stride > 1`` together with ``dilation > 1``.
     """
     import keras
 
-    x3, x_flat = as_image(x)
-    k4, k_flat = as_kernel(kernel, x3.shape[2])
-    if check_padding(padding) not in ("valid", "same"):
-        raise ValueError(f"Keras pads only 'valid' or 'same'; got padding={padding!r}")
+    x3, k = np.asarray(x, np.float32), np.asarray(kernel, np.float32)
+    x3 = x3[:, :, None] if x3.ndim == 2 else x3
+    k4 = k[:, :, None, None] if k.ndim == 2 else k
+    if x3.ndim != 3 or k4.ndim != 4 or k4.shape[2] != x3.shape[2]:
+        raise ValueError(
+            f"x {np.shape(x)} and kernel {k.shape} do not fit: give x as (H, W) or "
+            "(H, W, in_ch) and the kernel as (f_dim, f_dim) or (f_dim, f_dim, in_ch, out_ch)"
+        )
     layer = keras.layers.Conv2D(
         k4.shape[3],
         k4.shape[:2],
         strides=positive_int("stride", stride),
-        padding=padding,
+        padding=one_of("padding", padding, ("valid", "same")),
         dilation_rate=positive_int("dilation", dilation),
         use_bias=bias is not None,
     )
-    layer.build((None, *x3.shape))
-    weights = [k4.astype(np.float32)]
-    if bias is not None:
-        weights.append(np.asarray(bias, np.float32).reshape(-1))
-    layer.set_weights(weights)
-    y = np.asarray(layer(x3[None].astype(np.float32)))[0]
-    return y[:, :, 0] if x_flat and k_flat else y
+    layer.build((1, *x3.shape))
+    layer.set_weights([k4] + ([] if bias is None else [np.asarray(bias, np.float32).ravel()]))
+    y = np.asarray(layer(x3[None]))[0]
+    return y[:, :, 0] if k.ndim == 2 else y
 
 
-def keras_pool2d(
-    x: object, pool_size: int = 2, stride: int | None = None, op: Literal["max", "avg"] = "max"
-) -> np.ndarray:
-    """Run one image through ``keras.layers.MaxPooling2D`` / ``AveragePooling2D`` (float32).
+def receptive_field_probe(layers: Sequence[tuple[int, int]], n: int) -> int:
+    """Side of the input region that reaches one output pixel, measured with Keras.
 
-    The reference for :func:`pool2d`; same arguments and result layout.
+    ``layers`` are ``(f_dim, stride)`` windows in order. Each becomes a one-channel
+    'valid' ``Conv2D`` with all-ones weights (a pool has the same window geometry; an
+    average lets every pixel's gradient through, a max only the largest). The gradient
+    of the centre output with respect to an ``n x n`` input is non-zero exactly on that
+    output's receptive field (Araujo et al., "Computing receptive fields of CNNs",
+    Distill 2019); its side is returned. ``n`` must exceed the receptive field.
     """
     import keras
+    import tensorflow as tf
 
-    x3, flat = as_image(x)
-    if op not in ("max", "avg"):
-        raise ValueError(f"op must be 'max' or 'avg', got {op!r}")
-    cls = keras.layers.MaxPooling2D if op == "max" else keras.layers.AveragePooling2D
-    layer = cls(pool_size=positive_int("pool_size", pool_size), strides=stride)
-    y = np.asarray(layer(x3[None].astype(np.float32)))[0]
-    return y[:, :, 0] if flat else y
+    convs = [
+        keras.layers.Conv2D(1, k, strides=s, use_bias=False, kernel_initializer="ones")
+        for k, s in layers
+    ]
+    model = keras.Sequential([keras.Input((positive_int("n", n), n, 1)), *convs])
+    x = tf.Variable(tf.ones((1, n, n, 1)))
+    with tf.GradientTape() as tape:
+        y = model(x)
+        centre = y[0, y.shape[1] // 2, y.shape[2] // 2, 0]
+    rows = np.flatnonzero(np.asarray(tape.gradient(centre, x))[0, :, :, 0].any(axis=1))
+    return int(rows[-1] - rows[0] + 1)
