@@ -29,7 +29,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .validators import fraction, integer, non_negative_number, positive_int, positive_number
+from .validators import (
+    fraction,
+    integer,
+    non_negative_number,
+    one_of,
+    positive_int,
+    positive_number,
+)
 
 __all__ = [
     "RNN_GATES",
@@ -390,12 +397,14 @@ class OpEnergy:
         kind: 'int' or 'float' for arithmetic; 'SRAM 8 KB', 'DRAM', ... for reads.
         bits: operand width.
         picojoules: energy in pJ (1e-12 J).
+        capacity_bytes: for a read, how many bytes that memory holds (inf for DRAM).
     """
 
     operation: str
     kind: str
     bits: int
     picojoules: float
+    capacity_bytes: float = 0.0
 
     @property
     def label(self) -> str:
@@ -418,10 +427,10 @@ ENERGY_45NM: tuple[OpEnergy, ...] = (
     OpEnergy("mult", "int", 32, 3.1),
     OpEnergy("mult", "float", 16, 1.1),
     OpEnergy("mult", "float", 32, 3.7),
-    OpEnergy("read", "SRAM 8 KB", 32, 5.0),
-    OpEnergy("read", "SRAM 32 KB", 32, 10.0),
-    OpEnergy("read", "SRAM 1 MB", 32, 50.0),
-    OpEnergy("read", "DRAM", 32, 640.0),
+    OpEnergy("read", "SRAM 8 KB", 32, 5.0, 8 * 2**10),
+    OpEnergy("read", "SRAM 32 KB", 32, 10.0, 32 * 2**10),
+    OpEnergy("read", "SRAM 1 MB", 32, 50.0, 2**20),
+    OpEnergy("read", "DRAM", 32, 640.0, math.inf),
 )
 
 
@@ -434,6 +443,15 @@ def op_energy_pj(operation: str, kind: str, bits: int) -> float:
     raise ValueError(f"no energy for ({operation!r}, {kind!r}, {bits}); the table has: {have}")
 
 
+def memory_for(weight_bytes: float) -> str:
+    """The smallest memory of :data:`ENERGY_45NM` that holds ``weight_bytes``: 'SRAM 8 KB',
+    'SRAM 32 KB', 'SRAM 1 MB' or, beyond 1 MiB, 'DRAM'. A bigger memory costs more per read
+    (longer wires), so an estimate must charge the memory the weights really fit in."""
+    weight_bytes = non_negative_number("weight_bytes", weight_bytes)
+    reads = sorted((r for r in ENERGY_45NM if r.operation == "read"), key=lambda r: r.capacity_bytes)
+    return next(r.kind for r in reads if weight_bytes <= r.capacity_bytes)
+
+
 #: How each format does one multiply-accumulate: (multiply, accumulate) rows of the table.
 #: Integer MACs accumulate in 32 bits (an int8 x int8 product needs 16 bits, a sum of many
 #: more), as int8 hardware does (TPU v1, VNNI, SDOT); fp16 accumulates in fp16 here.
@@ -443,22 +461,28 @@ MAC_OPERATIONS = {
     "int32": (("mult", "int", 32), ("add", "int", 32)),
     "int8": (("mult", "int", 8), ("add", "int", 32)),
 }
+FORMAT_BITS = {"fp32": 32, "fp16": 16, "int32": 32, "int8": 8}
 
 
 def mac_energy_pj(fmt: str) -> float:
     """Energy of one multiply-accumulate in pJ: multiply + accumulate of :data:`ENERGY_45NM`
     (fp32 3.7 + 0.9 = 4.6 pJ; int8 0.2 + 0.1 = 0.3 pJ with a 32-bit accumulator)."""
-    if fmt not in MAC_OPERATIONS:
-        raise ValueError(f"fmt={fmt!r} is not one of {', '.join(map(repr, MAC_OPERATIONS))}")
-    return sum(op_energy_pj(*op) for op in MAC_OPERATIONS[fmt])
+    return sum(op_energy_pj(*op) for op in MAC_OPERATIONS[one_of("fmt", fmt, MAC_OPERATIONS)])
 
 
 @dataclass(frozen=True)
 class EnergyEstimate:
-    """Energy of one inference in joules, split into arithmetic and weight fetches."""
+    """Energy of one inference in joules, split into arithmetic and weight fetches.
+
+    Attributes:
+        compute_joules: MACs x MAC energy.
+        weight_read_joules: the weights read once per batch, per sample.
+        memory: the read row charged ('SRAM 1 MB', 'DRAM', ...).
+    """
 
     compute_joules: float
     weight_read_joules: float
+    memory: str
 
     @property
     def joules(self) -> float:
@@ -472,12 +496,14 @@ class EnergyEstimate:
 
 
 def inference_energy(
-    macs: int, weights: int, fmt: str = "fp32", memory: str = "DRAM", batch_size: int = 1
+    macs: int, weights: int, fmt: str = "fp32", memory: str | None = None, batch_size: int = 1
 ) -> EnergyEstimate:
     """Energy per sample of a forward pass: ``macs`` MACs at :func:`mac_energy_pj` plus every
-    one of ``weights`` weights read once per batch from ``memory`` (a read row of
-    :data:`ENERGY_45NM`), scaled to the format's bits (an int8 weight costs a quarter of a
-    32-bit read: energy follows the bits moved).
+    one of ``weights`` weights read once per batch, scaled to the format's bits (an int8
+    weight costs a quarter of a 32-bit read: energy follows the bits moved).
+
+    ``memory`` is a read row of :data:`ENERGY_45NM` ('DRAM' for weights kept off chip); by
+    default the smallest one that holds the weights at this format (:func:`memory_for`).
 
     A lower bound: activations, instruction fetch and control are not counted (Horowitz: on
     a CPU they cost far more than the arithmetic), and the 45 nm numbers are about halved on
@@ -486,11 +512,11 @@ def inference_energy(
     macs = integer("macs", macs, 0)
     weights = integer("weights", weights, 0)
     batch_size = integer("batch_size", batch_size, 1)
-    bits = {"fp32": 32, "fp16": 16, "int32": 32, "int8": 8}
-    if fmt not in bits:
-        raise ValueError(f"fmt={fmt!r} is not one of {', '.join(map(repr, bits))}")
-    read_pj = op_energy_pj("read", memory, 32) * bits[fmt] / 32
+    bits = FORMAT_BITS[one_of("fmt", fmt, FORMAT_BITS)]
+    memory = memory_for(weights * bits / 8) if memory is None else memory
+    read_pj = op_energy_pj("read", memory, 32) * bits / 32
     return EnergyEstimate(
         compute_joules=macs * mac_energy_pj(fmt) * 1e-12,
         weight_read_joules=weights * read_pj * 1e-12 / batch_size,
+        memory=memory,
     )

@@ -137,7 +137,7 @@ def check_choice(
     a wrong answer still teaches; return True/False (None if unanswered).
     """
     if _unanswered(answer):
-        print(f"[{name}] not answered yet: put your choice in quotes, e.g. 'b'.")
+        print(f"[{name}] not answered yet: put the letter of your choice in quotes.")
         return None
     picked = str(answer).strip().lower()
     ok = picked == expected.strip().lower()

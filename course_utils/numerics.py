@@ -1,16 +1,13 @@
-"""Number formats and affine quantization by hand (NumPy only).
-
-Seed 004 ('Customized Arithmetic', 'Example: Reducing Bit-Precision') and seed 001 show
-what fewer bits buy. This module holds the arithmetic: the formats' range and precision
-from their bit layout (IEEE 754-2008 for the floats), and affine integer quantization
-(Jacob et al., CVPR 2018, eq. 1): a real value r is stored as an integer q with
-r = S (q - Z), scale S and zero point Z, per tensor or per channel.
+"""Number formats and affine quantization (NumPy only): seed 004 ('Customized Arithmetic',
+'Example: Reducing Bit-Precision'). The formats' range and precision from their bit layout
+(IEEE 754-2008 for the floats), and affine integer quantization (Jacob et al., CVPR 2018,
+eq. 1): a real r is stored as an integer q with r = S (q - Z), per tensor or per channel.
+Notebook 06 writes these in a few lines and checks them against this module.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +33,6 @@ class NumberFormat:
     kind: str
     exponent_bits: int = 0
     mantissa_bits: int = 0
-    note: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("float", "int", "binary"):
@@ -53,11 +49,6 @@ class NumberFormat:
         if self.kind == "float":
             return f"1/{self.exponent_bits}/{self.mantissa_bits}"
         return "two's compl." if self.kind == "int" else "sign only"
-
-    @property
-    def levels(self) -> int:
-        """Distinct bit patterns, 2**bits (for floats some are inf/NaN and +-0)."""
-        return 2**self.bits
 
     @property
     def _emax(self) -> int:
@@ -83,13 +74,6 @@ class NumberFormat:
         return 2.0 ** (1 - self._emax) if self.kind == "float" else 1.0
 
     @property
-    def min_positive(self) -> float:
-        """Smallest positive value: the smallest subnormal 2^(1 - emax - m) for floats."""
-        if self.kind == "float":
-            return 2.0 ** (1 - self._emax - self.mantissa_bits)
-        return 1.0
-
-    @property
     def epsilon(self) -> float:
         """Relative step: the gap between 1 and the next value, 2^-m, for floats (the same
         everywhere in the normal range). For ints the step relative to full scale, 1/max."""
@@ -104,28 +88,23 @@ class NumberFormat:
             return (self.mantissa_bits + 1) * math.log10(2)
         return self.bits * math.log10(2)
 
-    @property
-    def dynamic_range_db(self) -> float:
-        """20 log10(largest / smallest positive normal): how many decades of magnitude fit."""
-        return 20 * math.log10(self.max_value / self.min_normal)
-
 
 #: The formats of notebook 06, widest first. bf16 (Google Brain, TPU v2) keeps fp32's 8
 #: exponent bits and so its range; fp16 (IEEE half) trades range for 3 more mantissa bits.
 FORMATS: dict[str, NumberFormat] = {
     f.name: f
     for f in (
-        NumberFormat("fp32", 32, "float", 8, 23, "IEEE 754 single: training default"),
-        NumberFormat("fp16", 16, "float", 5, 10, "IEEE 754 half: GPUs' tensor cores"),
-        NumberFormat("bf16", 16, "float", 8, 7, "bfloat16: fp32's range, TPUs and GPUs"),
-        NumberFormat("int8", 8, "int", note="x scale S: LiteRT, TensorRT, NPUs"),
-        NumberFormat("int4", 4, "int", note="x scale S: LLM weights (GPTQ, AWQ)"),
-        NumberFormat("binary", 1, "binary", note="+-1 x scale: BNNs, FINN (seed 004)"),
+        NumberFormat("fp32", 32, "float", 8, 23),  # IEEE 754 single: the training default
+        NumberFormat("fp16", 16, "float", 5, 10),  # IEEE 754 half: GPUs' tensor cores
+        NumberFormat("bf16", 16, "float", 8, 7),  # bfloat16: fp32's range; TPUs and GPUs
+        NumberFormat("int8", 8, "int"),  # x scale S: LiteRT, TensorRT, NPUs
+        NumberFormat("int4", 4, "int"),  # x scale S: LLM weights (GPTQ, AWQ)
+        NumberFormat("binary", 1, "binary"),  # +-1 x scale: BNNs, FINN (seed 004)
     )
 }
 
 
-def as_format(fmt: NumberFormat | str) -> NumberFormat:
+def _format(fmt: NumberFormat | str) -> NumberFormat:
     if isinstance(fmt, NumberFormat):
         return fmt
     if fmt in FORMATS:
@@ -133,20 +112,15 @@ def as_format(fmt: NumberFormat | str) -> NumberFormat:
     raise ValueError(f"unknown number format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-def formats_table(formats: Sequence[NumberFormat | str] | None = None) -> str:
-    """The formats side by side: bits, layout, largest value, smallest positive normal
+def formats_table() -> str:
+    """:data:`FORMATS` side by side: bits, layout, largest value, smallest positive normal
     value, relative step (epsilon) and decimal digits. Integers are in units of their scale."""
-    rows = [as_format(f) for f in (formats if formats is not None else FORMATS.values())]
-    head = (
-        f"{'format':7s} {'bits':>4s} {'s/e/m':>12s} {'largest':>10s} {'smallest>0':>11s} "
-        f"{'rel. step':>10s} {'digits':>6s}"
-    )
+    head = (f"{'format':7s} {'bits':>4s} {'s/e/m':>12s} {'largest':>10s} {'smallest>0':>11s} "
+            f"{'rel. step':>10s} {'digits':>6s}")
     lines = [head, "-" * len(head)]
-    for f in rows:
-        lines.append(
-            f"{f.name:7s} {f.bits:4d} {f.layout:>12s} {f.max_value:10.4g} {f.min_normal:11.4g} "
-            f"{f.epsilon:10.3g} {f.decimal_digits:6.1f}"
-        )
+    for f in FORMATS.values():
+        lines.append(f"{f.name:7s} {f.bits:4d} {f.layout:>12s} {f.max_value:10.4g} "
+                     f"{f.min_normal:11.4g} {f.epsilon:10.3g} {f.decimal_digits:6.1f}")
     return "\n".join(lines)
 
 
@@ -158,7 +132,7 @@ def spacing(fmt: NumberFormat | str, x: Any) -> np.ndarray:
     Integers (scale 1) and binary: a constant gap of 1 (resp. 2), the *absolute* precision.
     NaN beyond the format's largest value.
     """
-    f = as_format(fmt)
+    f = _format(fmt)
     a = np.abs(np.asarray(x, dtype=np.float64))
     if f.kind == "float":
         with np.errstate(divide="ignore"):
@@ -173,17 +147,15 @@ def cast_to_format(x: Any, fmt: NumberFormat | str) -> np.ndarray:
     """``x`` rounded to the nearest fp16 / bf16 / fp32 value and back to float32 (round to
     nearest even, what ``astype`` does); the error this adds is what casting a model costs.
     Values beyond the format's range become +-inf (fp16 overflows above 65504)."""
-    f = as_format(fmt)
+    f = _format(fmt)
     dtypes = {"fp32": np.float32, "fp16": np.float16}
     if f.name == "bf16":
         import ml_dtypes  # ships with Keras and TensorFlow
 
         dtypes["bf16"] = ml_dtypes.bfloat16
     if f.name not in dtypes:
-        raise ValueError(
-            f"cast_to_format handles the floats fp32, fp16 and bf16; quantize to {f.name} "
-            "with fake_quantize(x, bits=...) instead"
-        )
+        raise ValueError(f"cast_to_format handles the floats fp32, fp16 and bf16; quantize to "
+                         f"{f.name} with fake_quantize(x, bits=...) instead")
     with np.errstate(over="ignore"):
         return np.asarray(x, dtype=np.float32).astype(dtypes[f.name]).astype(np.float32)
 
@@ -206,15 +178,10 @@ def int_range(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int
 
 @dataclass(frozen=True)
 class QuantParams:
-    """Scale S and zero point Z of r = S (q - Z), Jacob et al. 2018 eq. 1.
-
-    Attributes:
-        scale: S, real units per integer step: a 0-d array (per tensor) or one per channel.
-        zero_point: Z, the integer that stands for the real 0 (same shape as ``scale``).
-        bits: integer width.
-        qmin, qmax: the integer range (see :func:`int_range`).
-        axis: the channel axis of per-channel parameters, None per tensor.
-    """
+    """Scale S and zero point Z of r = S (q - Z), Jacob et al. 2018 eq. 1: ``scale`` in real
+    units per integer step and ``zero_point``, the integer that stands for the real 0 (0-d
+    arrays per tensor, one per channel along ``axis`` otherwise); ``bits`` and the integer
+    range [``qmin``, ``qmax``] (see :func:`int_range`)."""
 
     scale: np.ndarray
     zero_point: np.ndarray
@@ -222,16 +189,6 @@ class QuantParams:
     qmin: int
     qmax: int
     axis: int | None = None
-
-    @property
-    def symmetric(self) -> bool:
-        """True when every zero point is 0 (then r = S q: no offset arithmetic in a GEMM)."""
-        return bool(np.all(self.zero_point == 0))
-
-    @property
-    def channels(self) -> int:
-        """Number of (scale, zero point) pairs: 1 per tensor."""
-        return int(np.size(self.scale))
 
     @property
     def int_dtype(self) -> np.dtype:
@@ -274,14 +231,9 @@ def choose_params(
     so that the real 0 (zero padding, ReLU outputs) is an exact integer. Symmetric (weights):
     Z = 0 and S = max|r| / q_max, with the narrow range [-127, 127] by default, as LiteRT does.
 
-    Args:
-        x: the real tensor (weights or a batch of activations).
-        bits: integer width.
-        symmetric: Z = 0 (see above).
-        axis: per-channel along this axis (Keras kernels: -1, the output channels); None for
-            one (S, Z) for the whole tensor.
-        signed: int range (default) or uint range.
-        narrow: drop the lowest code; default ``symmetric``.
+    ``axis``: one (S, Z) per channel along it (Keras kernels: -1, the output channels); None
+    for one pair for the whole tensor. ``signed=False`` for the uint range; ``narrow`` drops
+    the lowest code (default: ``symmetric``).
     """
     bits = integer("bits", bits, 2 if (symmetric and narrow is not False) else 1)
     a = np.asarray(x, dtype=np.float64)
@@ -345,50 +297,3 @@ def sqnr_db(x: Any, x_hat: Any) -> float:
     err = a - np.asarray(x_hat, dtype=np.float64)
     noise = float(np.sum(err**2))
     return math.inf if noise == 0 else 10 * math.log10(float(np.sum(a**2)) / noise)
-
-
-def channel_sqnr_db(x: Any, x_hat: Any, axis: int = -1) -> np.ndarray:
-    """:func:`sqnr_db` of each channel along ``axis``: a tensor-wide SQNR is dominated by its
-    largest channels and hides how badly a per-tensor scale treats the small ones."""
-    a = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
-    b = np.moveaxis(np.asarray(x_hat, dtype=np.float64), axis, -1)
-    a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
-    return np.array([sqnr_db(a[:, c], b[:, c]) for c in range(a.shape[1])])
-
-
-@dataclass(frozen=True)
-class QuantError:
-    """How far ``fake_quantize(x)`` is from ``x``.
-
-    Attributes:
-        bits: integer width.
-        per_channel: one scale per output channel (else one per tensor).
-        max_abs_error: worst absolute error (<= S/2 inside the range).
-        rmse: root-mean-square error.
-        sqnr_db: see :func:`sqnr_db`.
-        mean_scale: S averaged over channels.
-    """
-
-    bits: int
-    per_channel: bool
-    max_abs_error: float
-    rmse: float
-    sqnr_db: float
-    mean_scale: float
-
-
-def quantization_error(
-    x: Any, bits: int = 8, symmetric: bool = True, axis: int | None = None
-) -> QuantError:
-    """Error of quantizing ``x`` to ``bits`` (per tensor, or per channel along ``axis``)."""
-    a = np.asarray(x, dtype=np.float64)
-    params = choose_params(a, bits, symmetric=symmetric, axis=axis)
-    err = a - dequantize(quantize(a, params), params)
-    return QuantError(
-        bits=params.bits,
-        per_channel=axis is not None,
-        max_abs_error=float(np.max(np.abs(err))),
-        rmse=float(np.sqrt(np.mean(err**2))),
-        sqnr_db=sqnr_db(a, a - err),
-        mean_scale=float(np.mean(params.scale)),
-    )

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from course_utils import costs
 from course_utils.costs import (
     RNN_GATES,
     LayerCost,
@@ -125,3 +126,70 @@ def test_numpy_integers_and_fractional_bits_are_accepted():
 def test_wrong_type_raises_type_error_naming_argument(call, argument):
     with pytest.raises(TypeError, match=argument):
         call()
+
+
+# --------------------------------------------------------------------------- energy per operation
+
+
+def test_energy_table_is_horowitz_2014():
+    # Horowitz ISSCC 2014 (45 nm), as Dally quotes it (seed 004 'Reducing Precision
+    # Inherently Saves Power'); the 32-bit reads are half of Horowitz's 64-bit figures
+    expected = {
+        ("add", "int", 8): 0.03,
+        ("add", "int", 32): 0.1,
+        ("add", "float", 16): 0.4,
+        ("add", "float", 32): 0.9,
+        ("mult", "int", 8): 0.2,
+        ("mult", "int", 32): 3.1,
+        ("mult", "float", 16): 1.1,
+        ("mult", "float", 32): 3.7,
+        ("read", "SRAM 8 KB", 32): 5.0,
+        ("read", "SRAM 1 MB", 32): 50.0,
+        ("read", "DRAM", 32): 640.0,
+    }
+    for key, pj in expected.items():
+        assert costs.op_energy_pj(*key) == pj
+    assert "8-bit int add" in [row.label for row in costs.ENERGY_45NM]
+    with pytest.raises(ValueError, match="no energy"):
+        costs.op_energy_pj("mult", "int", 4)
+
+
+def test_mac_energy():
+    assert costs.mac_energy_pj("fp32") == pytest.approx(4.6)
+    assert costs.mac_energy_pj("int8") == pytest.approx(0.3)
+    assert costs.mac_energy_pj("fp32") / costs.mac_energy_pj("int8") == pytest.approx(15.33, rel=1e-3)
+    with pytest.raises(ValueError, match="fmt"):
+        costs.mac_energy_pj("int4")
+
+
+@pytest.mark.parametrize(
+    ("weight_bytes", "memory"),
+    [(0, "SRAM 8 KB"), (8 * 1024, "SRAM 8 KB"), (8 * 1024 + 1, "SRAM 32 KB"),
+     (81_194, "SRAM 1 MB"), (324_776, "SRAM 1 MB"), (2**20 + 1, "DRAM"), (80e6, "DRAM")],
+)
+def test_memory_for_picks_the_smallest_memory_that_holds_the_weights(weight_bytes, memory):
+    assert costs.memory_for(weight_bytes) == memory
+
+
+def test_inference_energy_by_hand():
+    e = costs.inference_energy(macs=1000, weights=100, fmt="fp32", memory="DRAM")
+    assert e.compute_joules == pytest.approx(1000 * 4.6e-12)
+    assert e.weight_read_joules == pytest.approx(100 * 640e-12)
+    assert e.joules == pytest.approx(e.compute_joules + e.weight_read_joules)
+    e8 = costs.inference_energy(macs=1000, weights=100, fmt="int8", memory="SRAM 8 KB", batch_size=2)
+    assert e8.weight_read_joules == pytest.approx(100 * 5e-12 / 4 / 2)
+    assert 0 < e8.memory_share < 1
+    with pytest.raises(ValueError, match="fmt"):
+        costs.inference_energy(1, 1, fmt="bf16")
+    with pytest.raises(ValueError, match="no energy"):
+        costs.inference_energy(1, 1, memory="HBM")
+
+
+def test_inference_energy_charges_the_memory_the_weights_fit_in():
+    # LeNet: 81,194 weights, 274,656 MACs. 325 kB in fp32 and 81 kB in int8 both fit the
+    # 1 MB SRAM, not the 8 KB one: int8 on chip vs fp32 in DRAM is about 49x, not 289x
+    fp32_dram = costs.inference_energy(274_656, 81_194, "fp32", memory="DRAM")
+    int8_chip = costs.inference_energy(274_656, 81_194, "int8")
+    assert int8_chip.memory == "SRAM 1 MB"
+    assert fp32_dram.joules / int8_chip.joules == pytest.approx(48.5, abs=0.5)
+    assert costs.inference_energy(10, 2_000_000, "fp32").memory == "DRAM"

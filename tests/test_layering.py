@@ -175,3 +175,27 @@ def test_the_layers_name_real_modules():
             assert name in modules or name == "classreport", (
                 f"LAYERS[{layer!r}] names {name!r}, which does not exist"
             )
+
+
+def _listed(text: str) -> set[str]:
+    import re
+
+    names = set(re.findall(r"\blabs\.(\w+)", text))
+    return {f"labs.{n}" for n in names} | set(re.findall(r"`(\w+)`", text))
+
+
+def test_package_docstring_and_readme_list_exactly_the_modules():
+    import course_utils
+
+    modules = {m for m in GRAPH if not m.endswith("__init__") and m != "__main__"}
+    doc = course_utils.__doc__
+    in_doc = {m for m in modules if (m in doc.split() or f"labs.{m.split('.')[-1]}" in doc)}
+    assert in_doc == modules, f"package docstring misses {sorted(modules - in_doc)}"
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme[readme.index("| layer | modules |") :]
+    section = section[: section.index("\n\n")]
+    listed = _listed(section) & ({m for m in modules} | {m.split(".")[-1] for m in modules})
+    missing = sorted(m for m in modules if m not in listed and m.split(".")[-1] not in listed)
+    assert not missing, f"README's module table misses {missing}"
+    extra = {f"labs.{n}" for n in __import__("re").findall(r"\blabs\.(\w+)", section)} - modules
+    assert not extra, f"README lists modules that do not exist: {sorted(extra)}"

@@ -6,14 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from course_utils import data, training  # before Keras: sets TensorFlow's environment knobs
+from course_utils import data, timing, training  # before Keras: sets TensorFlow's environment knobs
 
 # isort: split
 import keras
 
 # Tiny runs: a few hundred digits, one epoch. They test the plumbing, not the accuracy
 # (notebook 03 checks >= 99 % with the full recipe).
-TINY = dict(epochs=1, train_size=512, validation_size=256, batch_size=128, progress=None)
+TINY = dict(epochs=1, batch_size=128, progress=None)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_lenet_data_holds_validation_out_of_the_training_set(tiny_split, mnist):
 
 
 def test_lenet_data_rejects_impossible_sizes():
-    with pytest.raises(ValueError, match="train_size"):
+    with pytest.raises(ValueError, match="train_size=55001 and validation_size=5,000 ask for more"):
         training.lenet_data(validation_size=5000, train_size=55_001)
     with pytest.raises(ValueError, match="validation_size"):
         training.lenet_data(validation_size=60_000)
@@ -87,16 +87,6 @@ def test_progress_lines_prints_one_line_per_epoch_not_per_batch():
     assert cb.learning_rates == pytest.approx([1e-3] * 3)
 
 
-def test_progress_bar_is_one_bar_over_epochs():
-    out = io.StringIO()
-    cb = training.EpochProgress("bar", file=out)
-    _fit_toy(cb, epochs=3, batches=10)
-    text = out.getvalue()
-    assert "3/3" in text and "epoch" in text
-    # one redraw per epoch (plus opening and closing), never one per batch (30 here)
-    assert text.count("\r") <= 3 + 2
-
-
 def test_progress_silent_prints_nothing_but_records(capsys):
     cb = training.EpochProgress("silent")
     _fit_toy(cb, epochs=2, batches=4)
@@ -106,14 +96,14 @@ def test_progress_silent_prints_nothing_but_records(capsys):
 
 def test_progress_rejects_unknown_style():
     with pytest.raises(ValueError, match="style"):
-        training.EpochProgress("per-batch")
+        training.EpochProgress("bar")
 
 
 # --------------------------------------------------------------------------- training
 
 
 def test_train_lenet_returns_model_history_and_seconds(tiny_run):
-    model, history, seconds = tiny_run  # unpacks as promised
+    model, history, seconds = tiny_run.model, tiny_run.history, tiny_run.train_seconds
     assert model.count_params() == 81_194  # seed 002's summary
     assert model.input_shape == (None, 32, 32, 1) and model.output_shape == (None, 10)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds", "learning_rate"):
@@ -126,7 +116,19 @@ def test_train_lenet_returns_model_history_and_seconds(tiny_run):
     # cosine decay: half-way down after epoch 1 of 2, zero at the end
     assert history["learning_rate"] == pytest.approx([training.LEARNING_RATE / 2, 0.0], abs=1e-7)
     assert tiny_run.settings["train_size"] == 512 and tiny_run.settings["epochs"] == 2
-    assert "2 epochs" in repr(tiny_run)
+
+
+def test_train_lenet_builds_and_trains_on_the_device_named(tiny_run):
+    # the device policy: weights where the work ran, XLA off, both recorded
+    assert tiny_run.settings["device"] == "/CPU:0" and tiny_run.settings["jit_compile"] is False
+    assert timing.weights_device(tiny_run.model) == "/CPU:0"
+    assert tiny_run.model.jit_compile is False
+
+
+@pytest.mark.skipif(timing.gpu_available(), reason="checks the CPU-only machine's message")
+def test_train_lenet_on_a_missing_gpu_says_what_to_do(tiny_split):
+    with pytest.raises(timing.GPUUnavailableError, match="device='cpu'"):
+        training.train_lenet(epochs=1, data_split=tiny_split, device="gpu")
 
 
 def test_train_lenet_prints_one_line_per_epoch(tiny_split, capsys):
@@ -151,14 +153,17 @@ def test_train_lenet_rejects_bad_arguments(kwargs, error, word, tiny_split):
         training.train_lenet(**kwargs)
 
 
-def test_compile_lenet_cosine_schedule():
-    model = training.compile_lenet(
-        keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), 0.004, total_steps=100
-    )
+def test_compile_lenet_cosine_schedule_and_explicit_xla():
+    tiny = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model = training.compile_lenet(tiny, 0.004, total_steps=100)
     schedule = model.optimizer._learning_rate
     assert float(schedule(0)) == pytest.approx(0.004)
     assert float(schedule(50)) == pytest.approx(0.002, rel=1e-5)
     assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+    assert model.jit_compile is False  # never Keras' 'auto' (XLA whenever a GPU is visible)
+    assert training.compile_lenet(tiny, 0.004, 100, jit_compile=True).jit_compile is True
+    with pytest.raises(ValueError, match="learning_rate"):
+        training.compile_lenet(tiny, 0.0, 100)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -170,15 +175,15 @@ def test_default_model_path_is_in_artifacts():
     assert path.parent.parent.name == "artifacts"
 
 
-def test_load_or_train_trains_when_missing_then_loads(tmp_path, capsys):
+def test_load_or_train_trains_when_missing_then_loads(tmp_path, capsys, tiny_split):
     path = tmp_path / "models" / "lenet.keras"
-    first = training.load_or_train_lenet(path, min_accuracy=0, **TINY)
+    first = training.load_or_train_lenet(path, min_accuracy=0, data_split=tiny_split, **TINY)
     out = capsys.readouterr().out
     assert "Training LeNet because there is no cached model yet" in out and "saved" in out
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["lenet.keras"]  # no temp file left
 
-    second = training.load_or_train_lenet(path, min_accuracy=0, **TINY)
+    second = training.load_or_train_lenet(path, min_accuracy=0, data_split=tiny_split, **TINY)
     assert capsys.readouterr().out.startswith("Loaded the trained LeNet")
     x = np.random.default_rng(1).random((4, 32, 32, 1), dtype=np.float32)
     np.testing.assert_allclose(second.predict(x, verbose=0), first.predict(x, verbose=0), atol=1e-6)
@@ -244,37 +249,3 @@ def test_load_or_train_retrain_flag_and_bad_arguments(tmp_path, capsys, fake_tra
 def test_save_lenet_needs_keras_suffix(tmp_path, tiny_run):
     with pytest.raises(ValueError, match=".keras"):
         training.save_lenet(tiny_run.model, tmp_path / "lenet.h5")
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def test_plot_learning_curves(tiny_run):
-    fig = training.plot_learning_curves(tiny_run.history)
-    loss_ax, acc_ax = fig.axes
-    assert loss_ax.get_xlabel() == "epoch" and "loss" in loss_ax.get_ylabel()
-    assert [line.get_label() for line in acc_ax.get_lines()] == ["training", "validation"]
-    with pytest.raises(ValueError, match="loss"):
-        training.plot_learning_curves({"accuracy": [0.5]})
-
-
-def test_plot_confusion_matrix_counts():
-    y_true = np.array([0, 1, 2, 2, 2, 1])
-    y_pred = np.array([0, 1, 1, 2, 2, 2])
-    fig = training.plot_confusion_matrix(y_true, y_pred, classes=3)
-    ax = fig.axes[0]
-    assert ax.get_title() == "Confusion matrix (2 errors of 6)"
-    assert ax.get_xlabel() == "predicted digit" and ax.get_ylabel() == "true digit"
-    # cells annotated with their counts: diagonal 1, 1, 2 and errors (1->2), (2->1)
-    assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "1", "1", "2"]
-    with pytest.raises(ValueError, match="differ in length"):
-        training.plot_confusion_matrix(y_true, y_pred[:-1])
-
-
-def test_plot_digits_grid():
-    images = np.zeros((5, 28, 28), dtype=np.uint8)
-    fig = training.plot_digits(images, [f"d{i}" for i in range(5)], columns=4)
-    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titled == ["d0", "d1", "d2", "d3", "d4"] and len(fig.axes) == 8
-    with pytest.raises(ValueError, match="titles"):
-        training.plot_digits(images, ["a"])
