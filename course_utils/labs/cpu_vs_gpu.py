@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__, costs, paths, versions
-from ..energy import EnergyMeter, nvml_available
+from ..energy import EnergyMeter
 from ..machine import cpu_model, describe_device
 from ..tfenv import filtered_stderr
 from ..timing import GPUUnavailableError, LatencyStats, TimedFlops, measure_latency
@@ -176,8 +176,7 @@ def time_mlp_training(width: int, device: str = "cpu", jit_compile: bool | None 
     and the clock after steps ``skip_steps`` and N. Medians of ``repeats`` calls are kept.
     """
     keras, jit = _keras(), jit_setting(jit_compile)
-    width, repeats = positive_int("width", width), positive_int("repeats", repeats)
-    min_seconds = number("min_seconds", min_seconds, minimum=0)
+    width, repeats, min_seconds = positive_int("width", width), positive_int("repeats", repeats), number("min_seconds", min_seconds, 0)
     from ..models import mlp
     x, y = mnist_flat()
     max_steps = min(positive_int("max_steps", max_steps), len(x) // batch_size)
@@ -276,20 +275,22 @@ def batch_sweep(batch_sizes: Iterable[int] = BATCH_SIZES, device: str = "cpu", w
     return found
 
 
+def energy_counter(device: str) -> bool:
+    """True where the energy of work on ``device`` is read from a counter (NVML on a GPU, RAPL on a CPU)."""
+    return EnergyMeter(keras_device(device), assumed_watts=1.0).will_measure
+
+
 def measure_energy(work: Callable[[], Any], device: str = "gpu:0") -> tuple[dict, Any]:
-    """(NVML board energy of ``work()``: joules, seconds, watts, source; its result). RuntimeError
-    without NVML. NVML's index is taken to be Keras' (unless CUDA_VISIBLE_DEVICES reorders GPUs)."""
-    with EnergyMeter("nvml", gpu_indices=[int(keras_device(device).partition(":")[2])]) as meter:
+    """(``work()``'s energy from ``device``'s counter, ValueError without one; ``work()``'s result)."""
+    with EnergyMeter(keras_device(device)) as meter:
         result = work()
     m = meter.result
     return {"joules": m.joules, "seconds": m.seconds, "average_watts": m.average_watts, "source": m.source}, result
 
 
 def lenet_fit(device: str = "gpu", jit_compile: bool | None = None, train_size: int = 20_000) -> dict:
-    """Train seed 002's LeNet-like CNN for 2 epochs of ``train_size`` MNIST digits on ``device``.
-
-    Epoch 1 includes compiling, epoch 2 is steady (its NVML energy measured on a GPU with a counter).
-    """
+    """Train seed 002's LeNet-like CNN for 2 epochs of ``train_size`` MNIST digits on ``device``: epoch 1
+    includes compiling, epoch 2 is steady (its energy measured where a counter reads it)."""
     from .. import models, training
     keras, dev = _keras(), keras_device(device)
     split = training.lenet_data(validation_size=0, train_size=train_size)
@@ -302,7 +303,7 @@ def lenet_fit(device: str = "gpu", jit_compile: bool | None = None, train_size: 
         fit = lambda: model.fit(split.x_train, split.y_train, batch_size=BATCH_SIZE, verbose=0)  # noqa: E731
         for epoch in range(2):
             start = time.perf_counter()
-            if epoch and dev.startswith("gpu") and nvml_available():
+            if epoch and energy_counter(dev):
                 energy, history = measure_energy(fit, dev)
             else:
                 history = fit()
@@ -315,15 +316,12 @@ def lenet_fit(device: str = "gpu", jit_compile: bool | None = None, train_size: 
 # --------------------------------------------------------------------------- reference records
 
 
-def _table(items: dict[int, LatencyStats], key: str) -> list[dict]:  # JSON: samples by size
-    return [{key: k, "samples_seconds": v.samples_seconds.tolist()} for k, v in items.items()]
-
-
 def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int = 2, note: str = "",
            command: str = "", log: Callable[[str], Any] = print) -> dict:  # fmt: skip
-    """The reference record (JSON-ready) of each device's MLP, GEMM and inference batch sweeps; a GPU
-    also gets host-to-device copies, NVML energy of its largest GEMM, a LeNet fit. ``quick``: :data:`QUICK`."""
-    runs, jit, pick = [], jit_setting(), lambda key, full: QUICK[key] if quick else full
+    """The reference record (JSON-ready) of each device's MLP, GEMM and inference batch sweeps, its largest
+    GEMM's energy (where a counter reads it); a GPU's copies and LeNet fit too. ``quick``: :data:`QUICK`."""
+    runs, skipped, jit, pick = [], [], jit_setting(), lambda key, full: QUICK[key] if quick else full
+    _table = lambda items, key: [{key: k, "samples_seconds": v.samples_seconds.tolist()} for k, v in items.items()]  # noqa: E731
     for dev in map(keras_device, devices):
         entry: dict[str, Any] = {"device": dev, "kind": dev[:3], "name": device_label(dev), "energy": None, "lenet": None}
         log(f"{entry['name']} [{dev}], jit_compile={jit}:")
@@ -340,22 +338,25 @@ def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int 
             h2d = h2d_sweep(pick("h2d", H2D_SIZES_BYTES), dev)
             entry["h2d"] = _table(h2d, "size_bytes")
             log("  host-to-device GB/s (best): " + ", ".join(f"{s:,} B {s / t.min / 1e9:.2f}" for s, t in h2d.items()))
-            if nvml_available():  # ~3 s of the largest GEMM: FLOP per joule
-                keras, n = _keras(), max(gemm)
-                with keras.device(dev):
-                    a, calls = keras.random.uniform((n, n), seed=1), math.ceil(pick("energy_seconds", 3.0) / gemm[n].seconds)
-                    e, _ = measure_energy(lambda a=a, c=calls, o=keras.ops: [o.convert_to_numpy(o.matmul(a, a)[0, 0]) for _ in range(c)], dev)
-                entry["energy"] = e = e | {"flop": calls * gemm[n].flop}
-                log(f"  GEMM n={n} for {e['seconds']:.1f} s: {e['average_watts']:.0f} W, {e['flop'] / e['joules'] / 1e9:.1f} GFLOP/J")
+        if energy_counter(dev):  # ~3 s of the largest GEMM: FLOP per joule
+            keras, n = _keras(), max(gemm)
+            with keras.device(dev):
+                a, calls = keras.random.uniform((n, n), seed=1), math.ceil(pick("energy_seconds", 3.0) / gemm[n].seconds)
+                e, _ = measure_energy(lambda a=a, c=calls, o=keras.ops: [o.convert_to_numpy(o.matmul(a, a)[0, 0]) for _ in range(c)], dev)
+            entry["energy"] = e = e | {"flop": calls * gemm[n].flop}
+            log(f"  GEMM n={n} for {e['seconds']:.1f} s: {e['average_watts']:.0f} W, {e['flop'] / e['joules'] / 1e9:.1f} GFLOP/J")
+        else:
+            skipped.append(f"energy on {dev}: no readable counter (GPU: NVML needs nvidia-ml-py and Volta or newer; "
+                           "CPU: RAPL is root-only on most Linux systems, absent in VMs)")  # fmt: skip
+        if dev[:3] == "gpu":
             entry["lenet"] = f = lenet_fit(dev, jit, train_size=pick("lenet", 20_000))
             log(f"  LeNet: epoch 1 {f['epoch_seconds'][0]:.2f} s (compiles), epoch 2 {f['epoch_seconds'][1]:.2f} s, "
                 f"test accuracy {f['test_accuracy']:.1%}")  # fmt: skip
         runs.append({"h2d": None, **entry})
     name, gpus = backend(), gpu_devices()
-    skipped = [] if gpus else [f"no GPU visible to Keras ({name} backend): skipped the GPU sweeps, "
-                               "host-to-device copies, NVML energy and LeNet on a GPU"]  # fmt: skip
-    if gpus and not nvml_available():
-        skipped.append("NVML energy: no pynvml (pip install nvidia-ml-py) or no energy counter on this GPU")
+    if not gpus:
+        skipped.append(f"no GPU visible to Keras ({name} backend): skipped the GPU sweeps, host-to-device copies, "
+                       "GPU energy and LeNet on a GPU")  # fmt: skip
     lib = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib")}.get(name, (name,))
     return {
         "schema": SCHEMA, "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -364,10 +365,11 @@ def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int 
         "versions": {"python": platform.python_version(), "course_utils": __version__,
                      **{p: versions.installed(p) for p in ("keras", *lib, "numpy")}},
         "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
-                    "gpus": [device_label(g) for g in gpus], "nvml": nvml_available(),
+                    "gpus": [device_label(g) for g in gpus],
                     "load_average_1_5_15_min": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
         "settings": {"batch_size": BATCH_SIZE, "samples_per_epoch": SAMPLES_PER_EPOCH, "optimizer": "RMSprop",
-                     "dropout": 0.2, "repeats": repeats, "inference_model": "MLP n=1024"},
+                     "dropout": 0.2, "repeats": repeats, "inference_model": "MLP n=1024",
+                     "fp32_matmul": "float32 tensors; TensorFlow and JAX multiply them in TF32 on Ampere and newer GPUs"},
         "runs": runs, "skipped": skipped,
     }  # fmt: skip
 
@@ -409,9 +411,8 @@ def _parse(data: Any, where: str) -> Record:
                 raise ValueError(f"run {r['name']!r} on {r['device']!r} is not a {r['kind']!r} run")
             gemm = {n: TimedFlops(f"GEMM n={n}", 2.0 * n**3, s, 12.0 * n**2, "GEMM", r["device"])
                     for n, s in table(r["gemm"], "n").items()}  # fmt: skip
-            h2d = None if r["h2d"] is None else table(r["h2d"], "size_bytes")
-            mlp = tuple(MLPPoint(**p) for p in r["mlp"])
-            runs.append(SimpleNamespace(**{**r, "mlp": mlp, "gemm": gemm, "batch": table(r["batch"], "batch_size"), "h2d": h2d}))
+            runs.append(SimpleNamespace(**{**r, "mlp": tuple(MLPPoint(**p) for p in r["mlp"]), "gemm": gemm,
+                "batch": table(r["batch"], "batch_size"), "h2d": r["h2d"] and table(r["h2d"], "size_bytes")}))  # fmt: skip
         dt.datetime.strptime(data["created_utc"], "%Y-%m-%dT%H:%M:%SZ")
         if not (isinstance(data["backend"], str) and isinstance(data["xla"], bool) and data["versions"]["keras"]):
             raise ValueError("backend, xla and the Keras version must be recorded")
@@ -484,7 +485,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     gpus = gpu_devices()
     print(f"Keras {versions.installed('keras')} on {backend()}, jit_compile={jit_setting()}; {device_label('cpu')}; "
-          f"GPUs: {', '.join(map(device_label, gpus)) or 'none'}; NVML energy: {'yes' if nvml_available() else 'no'}")  # fmt: skip
+          f"GPUs: {', '.join(map(device_label, gpus)) or 'none'}")  # fmt: skip
     argv = sys.argv[1:] if sys.argv[0].endswith("__main__.py") else []
     try:
         data = record(["cpu", *gpus[:1]], args.quick or (not gpus and not args.full), args.repeats, args.note,
