@@ -346,8 +346,9 @@ def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int 
             entry["energy"] = e = e | {"flop": calls * gemm[n].flop}
             log(f"  GEMM n={n} for {e['seconds']:.1f} s: {e['average_watts']:.0f} W, {e['flop'] / e['joules'] / 1e9:.1f} GFLOP/J")
         else:
-            skipped.append(f"energy on {dev}: no readable counter (GPU: NVML needs nvidia-ml-py and Volta or newer; "
-                           "CPU: RAPL is root-only on most Linux systems, absent in VMs)")  # fmt: skip
+            why = ("NVML needs nvidia-ml-py and a Volta or newer GPU" if dev[:3] == "gpu" else
+                   "RAPL is root-only on most Linux systems and absent in VMs")  # fmt: skip
+            skipped.append(f"energy on {dev}: no readable counter ({why})")
         if dev[:3] == "gpu":
             entry["lenet"] = f = lenet_fit(dev, jit, train_size=pick("lenet", 20_000))
             log(f"  LeNet: epoch 1 {f['epoch_seconds'][0]:.2f} s (compiles), epoch 2 {f['epoch_seconds'][1]:.2f} s, "
