@@ -73,10 +73,12 @@ class Device:
     ``peak_flops`` maps a precision (``'fp64'``, ``'fp32'``, ``'tf32'``,
     ``'fp16'``, ``'bf16'``, ``'fp8'``, ``'int8'``) to its dense peak rate in
     FLOP/s (operations/s for int8), only where known. ``memory_bandwidth_bytes_per_s``
-    is the off-chip (DRAM/HBM) bandwidth, ``tdp_watts`` the thermal design power
-    (``None`` if unknown), ``price_usd`` the launch price (``None`` if never sold
-    or not public), ``source`` where the numbers come from, ``notes`` anything a
-    student should know (derivations, where a seed differs).
+    is the off-chip (DRAM/HBM) bandwidth, ``tdp_watts`` the power figure that
+    ``power_basis`` names (a TDP for most; a supply rating, a listed system power
+    or one chip's power for a few; ``None`` if unknown), ``price_usd`` the price that
+    ``price_basis`` names (``None`` if never sold or not public), ``source`` where the
+    numbers come from, ``notes`` anything a student should know (derivations, where a
+    seed differs).
     """
 
     name: str
@@ -89,6 +91,8 @@ class Device:
     source: str
     notes: str = ""
     aliases: tuple[str, ...] = field(default=(), repr=False)
+    power_basis: str = "TDP"
+    price_basis: str = "launch"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -271,6 +275,13 @@ _SEED_002_ROWS: tuple[tuple[str, str, str, float | None, str | None, str, str], 
      "2012 is the Kepler architecture's year; the K80 board launched in November 2014."),
     ("year", TPU1, "2015", 2015, "year", "year", "Deployed in 2015 (Jouppi et al. 2017)."),
     ("year", P40, "2016", 2016, "year", "year", "Launched September 2016."),
+    ("inferences/s <10 ms", K80, "1/13 TH", 1 / 13, None, "x TPU",
+     "NVIDIA's relative figure: throughput while the 99th-percentile latency stays under "
+     "10 ms, TPU = 1 (Jouppi et al. 2017 measure it per die with a 7 ms limit). A "
+     "measurement, not a datasheet figure: not in the catalogue."),
+    ("inferences/s <10 ms", TPU1, "1X", 1.0, None, "x TPU", "The reference of this row."),
+    ("inferences/s <10 ms", P40, "2X", 2.0, None, "x TPU",
+     "NVIDIA's own claim for the P40 in int8 (2017); not an independent measurement."),
     ("training TOPS", K80, "6 FP32", 6 * T, "fp32", "FLOP/s",
      "6 is ~5.6 TFLOP/s at the 562 MHz base clock = 2 dies x 2.8 (Jouppi et al. 2017 "
      "Table 2); the datasheet's 8.73 is with GPU Boost."),
@@ -283,11 +294,13 @@ _SEED_002_ROWS: tuple[tuple[str, str, str, float | None, str | None, str, str], 
     ("inference TOPS", P40, "48 INT8", 48 * T, "int8", "op/s",
      "Rounded up from the datasheet's 47 TOP/s."),
     ("on-chip memory", K80, "16MB", 16 * MiB, None, "bytes",
-     "Not in the catalogue: 2 dies x 8 MiB (Jouppi et al. 2017 Table 2)."),
+     "Not in the catalogue: 2 dies x 8 MiB, Jouppi et al. 2017 Table 2, who count register "
+     "files + L2 (per GK210 die 13 SMX x 512 KiB + 1.5 MiB = 8 MiB)."),
     ("on-chip memory", TPU1, "24 MB", 24 * MiB, None, "bytes",
      "Not in the catalogue: the 24 MiB Unified Buffer only; with the 4 MiB accumulators 28 MiB."),
     ("on-chip memory", P40, "11 MB", 11 * MiB, None, "bytes",
-     "Not in the catalogue, nor in the P40 datasheet; source unknown."),
+     "Not in the catalogue: Jouppi's K80 accounting (register files + L2) applied to the "
+     "P40's GP102: 30 SMs x 256 KiB + 3 MiB = 10.5 MiB, rounded to 11."),
     ("power", K80, "300W", 300, "tdp_watts", "W", "Board TDP (150 W per die)."),
     ("power", TPU1, "75W", 75, "tdp_watts", "W", "TDP; measured 40 W when busy."),
     ("power", P40, "250W", 250, "tdp_watts", "W", "As the datasheet."),
@@ -312,7 +325,9 @@ def seed_002_accelerator_table() -> list[SeedComparison]:
     The seed's table is NVIDIA's 2017 reply to Google's TPU paper (reported by
     ExtremeTech); its K80 column doubles the per-die figures of Jouppi et al.
     2017 Table 2 and most other cells are rounded datasheet figures. Each row
-    says why the two differ. Values are in SI units (FLOP/s, bytes, W, bytes/s).
+    says why the two differ; a row differs wherever ``seed_value != catalogue_value``
+    (the year 2012 -> 2014 too). Values are in SI units (FLOP/s, bytes, W, bytes/s);
+    the 'inferences/s <10 ms' row is relative to the TPU.
     """
     rows = []
     for quantity, name, text, seed_value, what, unit, why in _SEED_002_ROWS:

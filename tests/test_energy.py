@@ -1,10 +1,16 @@
+"""Tests of course_utils.energy: RAPL and NVML read for the device that did the work, else estimated.
+
+No test touches real counters: a fake powercap tree (tmp_path) plays RAPL and a fake pynvml
+module plays a GPU runtime, so each branch of the attribution rule runs on a CPU-only machine.
+"""
+
 import sys
 import time
 import types
 
 import pytest
 
-from course_utils import energy
+from course_utils import costs, energy
 
 
 def make_zone(root, index, name, energy_uj, max_range=262_143_328_850, sub=None):
@@ -38,108 +44,9 @@ def powercap(tmp_path):
     return root
 
 
-def test_estimate_is_power_times_time():
-    assert energy.estimate_energy_joules(2.5, 40.0) == 100.0
-    assert energy.estimate_energy_joules(0, 10) == 0.0
-    with pytest.raises(ValueError, match="seconds"):
-        energy.estimate_energy_joules(-1.0, 10.0)
-    with pytest.raises(ValueError, match="watts"):
-        energy.estimate_energy_joules(1.0, float("nan"))
-    with pytest.raises(TypeError, match="watts"):
-        energy.estimate_energy_joules(1.0, "65")
-
-
-def test_tdp_share():
-    assert energy.tdp_share_watts(280.0, 2, 64) == pytest.approx(8.75)
-    with pytest.raises(ValueError, match="cores_used"):
-        energy.tdp_share_watts(280.0, 65, 64)
-    with pytest.raises(ValueError, match="tdp_watts"):
-        energy.tdp_share_watts(0, 1, 4)
-    with pytest.raises(TypeError, match="cores_total"):
-        energy.tdp_share_watts(100, 1, 2.5)
-
-
-def test_rapl_zones_only_top_level_packages(powercap):
-    zones = energy.rapl_zones(powercap)
-    assert [z.name for z in zones] == ["package-0", "package-1"]
-    assert zones[0].read_uj() == 1_000_000
-    assert energy.rapl_available(powercap)
-
-
-def test_rapl_absent_or_unreadable(tmp_path):
-    assert energy.rapl_zones(tmp_path / "missing") == []
-    assert not energy.rapl_available(tmp_path / "missing")
-    root = tmp_path / "powercap"
-    zone = make_zone(root, 0, "package-0", 5)
-    (zone / "energy_uj").unlink()
-    (zone / "energy_uj").mkdir()  # reading a directory fails like a root-only file does
-    assert not energy.rapl_available(root)
-
-
-def test_rapl_wraparound():
-    assert energy.rapl_delta_uj(100, 350, 1000) == 250
-    # counter went 900 -> (wrap at 1000) -> 50: 100 + 50 = 150 µJ
-    assert energy.rapl_delta_uj(900, 50, 1000) == 150
-
-
-def test_meter_reads_rapl_with_wraparound(powercap, no_nvml):
-    zone1 = powercap / "intel-rapl:1"
-    (zone1 / "max_energy_range_uj").write_text("2500000\n")
-
-    def work():  # the "work": packages spend 3 J and 1 J (package-1 wraps)
-        (powercap / "intel-rapl:0" / "energy_uj").write_text("4000000\n")
-        (zone1 / "energy_uj").write_text("500000\n")
-
-    meter = energy.EnergyMeter(powercap_root=powercap)
-    assert meter.will_measure
-    with meter:
-        work()
-    r = meter.result
-    assert r.measured
-    assert r.parts_joules == pytest.approx({"RAPL package-0": 3.0, "RAPL package-1": 1.0})
-    assert r.joules == pytest.approx(4.0)
-    assert "RAPL package-0" in r.source and "measured" in str(r)
-    assert r.per(4) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="count"):
-        r.per(0)
-
-
-def test_meter_estimates_without_counters(tmp_path, no_nvml):
-    with pytest.raises(ValueError, match="assumed_watts"):
-        energy.EnergyMeter(powercap_root=tmp_path)
-    meter = energy.EnergyMeter(assumed_watts=50.0, powercap_root=tmp_path)
-    assert not meter.will_measure
-    with meter:
-        time.sleep(0.02)
-    r = meter.result
-    assert not r.measured and "estimate" in r.source and "50 W" in r.source
-    assert r.seconds >= 0.02
-    assert r.joules == pytest.approx(50.0 * r.seconds)
-    assert r.average_watts == pytest.approx(50.0)
-
-
-def test_estimate_source_ignores_counters(powercap, no_nvml):
-    with pytest.raises(ValueError, match="source='estimate'"):
-        energy.EnergyMeter("estimate", powercap_root=powercap)
-    with energy.EnergyMeter("estimate", assumed_watts=10.0, powercap_root=powercap) as m:
-        pass
-    assert not m.result.measured
-
-
-def test_explicit_sources_raise_when_missing(tmp_path, no_nvml):
-    with pytest.raises(RuntimeError, match="RAPL"):
-        energy.EnergyMeter("rapl", powercap_root=tmp_path)
-    with pytest.raises(RuntimeError, match="nvidia-ml-py"):
-        energy.EnergyMeter("nvml", assumed_watts=1.0, powercap_root=tmp_path)
-    with pytest.raises(ValueError, match="source"):
-        energy.EnergyMeter("joulemeter")
-    with pytest.raises(ValueError, match="watts"):
-        energy.EnergyMeter(assumed_watts=-3.0)
-
-
 def fake_pynvml(counters_mj, supported=True):
-    """A stand-in for pynvml whose energy counters advance by `step` mJ on every read."""
-    state = {"reads": 0, "open": 0}
+    """A stand-in for pynvml (a GPU runtime): each GPU's counter advances 1.5 J per read."""
+    state = {"reads": {i: 0 for i in counters_mj}, "open": 0}
     mod = types.ModuleType("pynvml")
 
     def init():
@@ -151,8 +58,8 @@ def fake_pynvml(counters_mj, supported=True):
     def energy_mj(handle):
         if not supported:
             raise RuntimeError("NVMLError_NotSupported")
-        state["reads"] += 1
-        counters_mj[handle] += 1500  # 1.5 J per read
+        state["reads"][handle] += 1
+        counters_mj[handle] += 1500
         return counters_mj[handle]
 
     mod.nvmlInit = init
@@ -164,48 +71,147 @@ def fake_pynvml(counters_mj, supported=True):
     return mod, state
 
 
-def test_meter_reads_nvml(monkeypatch, tmp_path):
+@pytest.fixture
+def gpu_runtime(monkeypatch):
+    """Two GPUs with NVML energy counters, as on a multi-GPU cloud machine."""
     mod, state = fake_pynvml({0: 10_000, 1: 20_000})
     monkeypatch.setitem(sys.modules, "pynvml", mod)
-    assert energy.nvml_available()
-    with energy.EnergyMeter("nvml", powercap_root=tmp_path) as meter:
-        pass
+    return state
+
+
+def test_costs_behind_the_estimate():
+    assert costs.estimate_energy_joules(2.5, 40.0) == 100.0
+    assert costs.tdp_share_watts(280.0, 2, 64) == pytest.approx(8.75)
+    with pytest.raises(ValueError, match="watts"):
+        costs.estimate_energy_joules(1.0, float("nan"))
+
+
+@pytest.mark.parametrize(
+    "text, parsed",
+    [
+        ("cpu", ("cpu", 0)),
+        ("/CPU:0", ("cpu", 0)),
+        ("gpu", ("gpu", 0)),
+        ("/GPU:1", ("gpu", 1)),
+        ("/device:GPU:2", ("gpu", 2)),
+        ("GPU:3", ("gpu", 3)),
+    ],
+)
+def test_parse_device(text, parsed):
+    assert energy.parse_device(text) == parsed
+
+
+def test_parse_device_rejects_other_devices():
+    with pytest.raises(ValueError, match="'cpu', 'gpu' or 'gpu:N'"):
+        energy.parse_device("tpu:0")
+
+
+def test_rapl_zones_only_top_level_packages(powercap):
+    zones = energy.rapl_zones(powercap)
+    assert [z.name for z in zones] == ["package-0", "package-1"]
+    assert zones[0].read_uj() == 1_000_000
+
+
+def test_rapl_absent_or_unreadable(tmp_path):
+    assert energy.rapl_zones(tmp_path / "missing") == []
+    root = tmp_path / "powercap"
+    zone = make_zone(root, 0, "package-0", 5)
+    (zone / "energy_uj").unlink()
+    (zone / "energy_uj").mkdir()  # reading a directory fails like a root-only file does
+    assert energy.rapl_zones(root) == []
+
+
+def test_rapl_wraparound():
+    assert energy.rapl_delta_uj(100, 350, 1000) == 250
+    assert energy.rapl_delta_uj(900, 50, 1000) == 150  # 900 -> wrap at 1000 -> 50
+
+
+def test_cpu_meter_reads_rapl_with_wraparound(powercap, no_nvml):
+    zone1 = powercap / "intel-rapl:1"
+    (zone1 / "max_energy_range_uj").write_text("2500000\n")
+    meter = energy.EnergyMeter("cpu", powercap_root=powercap)
+    assert meter.will_measure
+    with meter:  # the "work": packages spend 3 J and 1 J (package-1 wraps)
+        (powercap / "intel-rapl:0" / "energy_uj").write_text("4000000\n")
+        (zone1 / "energy_uj").write_text("500000\n")
     r = meter.result
-    assert r.measured and r.source.startswith("NVML gpu0 NVIDIA H100")
-    assert r.parts_joules == pytest.approx(
-        {"NVML gpu0 NVIDIA H100 80GB HBM3": 1.5, "NVML gpu1 NVIDIA H100 80GB HBM3": 1.5}
-    )
-    assert r.joules == pytest.approx(3.0)
-    assert state["open"] == 0  # every nvmlInit was matched by nvmlShutdown
+    assert r.measured and r.device == "cpu"
+    assert r.joules == pytest.approx(4.0)
+    assert r.source == "RAPL package-0 + RAPL package-1" and "measured by" in str(r)
+    assert r.per(4) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="count"):
+        r.per(0)
 
 
-def test_auto_sums_rapl_and_nvml(monkeypatch, powercap):
-    mod, _ = fake_pynvml({0: 0})
-    monkeypatch.setitem(sys.modules, "pynvml", mod)
-    with energy.EnergyMeter(powercap_root=powercap, gpu_indices=[0]) as meter:
+def test_cpu_work_on_a_gpu_runtime_never_reads_nvml(powercap, gpu_runtime):
+    """Issue 13: the idle GPU's energy must not be reported as the CPU's inference energy."""
+    with energy.EnergyMeter("cpu", powercap_root=powercap) as meter:
         (powercap / "intel-rapl:0" / "energy_uj").write_text("3000000\n")
+    assert meter.result.measured and meter.result.joules == pytest.approx(2.0)
+    assert "NVML" not in meter.result.source
+    assert gpu_runtime["reads"] == {0: 0, 1: 0}
+
+
+def test_cpu_work_without_rapl_is_an_estimate_even_with_nvml(tmp_path, gpu_runtime):
+    with pytest.raises(ValueError, match="no readable RAPL package counter for the CPU"):
+        energy.EnergyMeter("cpu", powercap_root=tmp_path)
+    meter = energy.EnergyMeter("cpu", assumed_watts=50.0, powercap_root=tmp_path)
+    assert not meter.will_measure
+    with meter:
+        time.sleep(0.02)
     r = meter.result
-    assert set(r.parts_joules) == {
-        "RAPL package-0",
-        "RAPL package-1",
-        "NVML gpu0 NVIDIA H100 80GB HBM3",
-    }
-    assert r.joules == pytest.approx(2.0 + 0.0 + 1.5)
+    assert not r.measured and "estimated: 50 W assumed x time (no readable RAPL" in str(r)
+    assert r.seconds >= 0.02 and r.joules == pytest.approx(50.0 * r.seconds)
+    assert r.average_watts == pytest.approx(50.0)
+    assert gpu_runtime["reads"] == {0: 0, 1: 0}
 
 
-def test_nvml_unsupported_gpu_falls_back(monkeypatch, tmp_path):
+def test_gpu_work_reads_only_its_gpu(powercap, gpu_runtime):
+    with energy.EnergyMeter("/GPU:1", powercap_root=powercap) as meter:
+        (powercap / "intel-rapl:0" / "energy_uj").write_text("9000000\n")  # RAPL ignored
+    r = meter.result
+    assert r.measured and r.device == "gpu:1"
+    assert r.source == "NVML gpu1 NVIDIA H100 80GB HBM3"
+    assert r.joules == pytest.approx(1.5)
+    assert gpu_runtime["reads"][0] == 0 and gpu_runtime["open"] == 0  # NVML shut down again
+
+
+def test_gpu_work_without_nvml_is_an_estimate(powercap, no_nvml):
+    with pytest.raises(ValueError, match="NVML counter of GPU 0"):
+        energy.EnergyMeter("gpu", powercap_root=powercap)
+    with energy.EnergyMeter("gpu", assumed_watts=70.0, powercap_root=powercap) as meter:
+        pass
+    assert not meter.result.measured and "70 W assumed" in meter.result.source
+
+
+def test_pre_volta_gpu_or_missing_index_is_an_estimate(monkeypatch, tmp_path):
     mod, _ = fake_pynvml({0: 0}, supported=False)
     monkeypatch.setitem(sys.modules, "pynvml", mod)
-    assert not energy.nvml_available()
-    with energy.EnergyMeter(assumed_watts=5.0, powercap_root=tmp_path) as meter:
+    assert not energy.EnergyMeter("gpu:0", assumed_watts=5.0, powercap_root=tmp_path).will_measure
+    mod, _ = fake_pynvml({0: 0})
+    monkeypatch.setitem(sys.modules, "pynvml", mod)
+    assert not energy.EnergyMeter("gpu:3", assumed_watts=5.0, powercap_root=tmp_path).will_measure
+
+
+def test_counters_can_be_turned_off(powercap, no_nvml):
+    with pytest.raises(ValueError, match="counters off"):
+        energy.EnergyMeter("cpu", use_counters=False, powercap_root=powercap)
+    with energy.EnergyMeter(
+        "cpu", assumed_watts=10.0, use_counters=False, powercap_root=powercap
+    ) as meter:
         pass
-    assert not meter.result.measured
+    assert not meter.result.measured and "counters off" in meter.result.source
+
+
+def test_bad_watts_rejected(tmp_path, no_nvml):
+    with pytest.raises(ValueError, match="watts"):
+        energy.EnergyMeter("cpu", assumed_watts=-3.0, powercap_root=tmp_path)
 
 
 def test_sync_called_around_region(tmp_path, no_nvml):
     calls = []
     with energy.EnergyMeter(
-        assumed_watts=1.0, powercap_root=tmp_path, sync=lambda: calls.append(1)
+        "cpu", assumed_watts=1.0, powercap_root=tmp_path, sync=lambda: calls.append(1)
     ):
         assert len(calls) == 1
     assert len(calls) == 2

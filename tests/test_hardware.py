@@ -57,11 +57,24 @@ def test_peaks_follow_from_their_documented_derivations():
     assert get("raspberry pi 5").peak("fp32") == pytest.approx(4 * 2.4e9 * 16)
     assert get("i7-6600u").peak("fp32") == pytest.approx(2 * 2.6e9 * 32)
     assert get("jetson").peak("fp32") == pytest.approx(1024 * 2 * 1.02e9, rel=0.001)
+    # Orin's tensor cores: fp16 at half the int8 rate, 32 tensor cores x 512 FLOP per clock
+    assert get("jetson").peak("fp16") == pytest.approx(32 * 512 * 1.02e9)
+    assert get("jetson").peak("int8") == pytest.approx(2 * get("jetson").peak("fp16"), rel=0.01)
     assert get("raspberry pi 5").memory_bandwidth_bytes_per_s == pytest.approx(4 * 4267e6, rel=1e-3)
     # tensor rates are dense: half of NVIDIA's sparsity figures
     assert get("h100").peak("bf16") == pytest.approx(1979 * T / 2, rel=1e-3)
     assert get("h200").peak_flops == get("h100").peak_flops
     assert get("h200").memory_bandwidth_bytes_per_s > get("h100").memory_bandwidth_bytes_per_s
+
+
+def test_power_and_price_say_what_they_are():
+    # most power figures are TDPs; the others say what they hold (seed 002's table mixes them)
+    assert get("k80").power_basis.startswith("TDP") and get("k80").price_basis.startswith("launch")
+    assert "supply" in get("raspberry pi 5").power_basis
+    assert "TOP500 listing" in get("bluegene/l").power_basis  # not known to be measured
+    assert "chip" in get("coral").power_basis and "board" in get("coral").price_basis
+    for device in catalog():
+        assert device.power_basis and device.price_basis
 
 
 def test_get_is_case_insensitive_and_knows_aliases():
@@ -155,6 +168,7 @@ def test_seed_002_table_values_as_documented():
     k80, tpu, p40 = get("k80").name, get("tpu v1").name, get("p40").name
     seed = {  # seed 002, 'TPUs vs GPUs': | | K80 2012 | TPU 2015 | P40 2016 |
         "year": ("2012", "2015", "2016"),
+        "inferences/s <10 ms": ("1/13 TH", "1X", "2X"),
         "training TOPS": ("6 FP32", "NA", "12 FP32"),
         "inference TOPS": ("6 FP32", "90 INT8", "48 INT8"),
         "on-chip memory": ("16MB", "24 MB", "11 MB"),
@@ -175,7 +189,15 @@ def test_seed_002_table_values_as_documented():
     assert "base clock" in rows[("training TOPS", k80)].explanation
     assert rows[("bandwidth", k80)].ratio == pytest.approx(1.5)
     assert "160" in rows[("bandwidth", k80)].explanation
-    assert rows[("year", k80)].catalogue_value == 2014
+    assert rows[("year", k80)].catalogue_value == 2014  # differs by 0.1 %, yet differs
+    assert rows[("inferences/s <10 ms", p40)].seed_value == 2.0
+    assert rows[("inferences/s <10 ms", k80)].catalogue_value is None
+    # on-chip memory as Jouppi et al. count it: register files + L2
+    assert rows[("on-chip memory", p40)].seed_value == pytest.approx(
+        30 * 256 * 2**10 + 3 * 2**20, rel=0.05
+    )
+    assert "register files + L2" in rows[("on-chip memory", p40)].explanation
+    assert rows[("on-chip memory", k80)].seed_value == 2 * (13 * 512 * 2**10 + 1.5 * 2**20)
     # the rest is rounding (within 3 %) or equal
     for key in [("inference TOPS", tpu), ("inference TOPS", p40), ("bandwidth", p40)]:
         assert rows[key].ratio == pytest.approx(1, abs=0.03) and rows[key].ratio != 1
