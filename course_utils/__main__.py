@@ -146,9 +146,9 @@ register(
     run=_run_profile,
 )
 
-from .labs import cpu_vs_gpu as _bench  # noqa: E402  (notebook 04's benchmark; does not load TensorFlow)
+from .labs import cpu_vs_gpu as _cpu_vs_gpu  # noqa: E402  (notebook 04's benchmark; imports no TensorFlow)
 
-register("bench", help=_bench.HELP, configure=_bench.configure, run=_bench.run)
+register("gpu-check", help=_cpu_vs_gpu.HELP, configure=_cpu_vs_gpu.configure, run=_cpu_vs_gpu.run)
 
 from . import classreport as _classreport  # noqa: E402  (results packs -> one HTML page)
 from . import results as _results  # noqa: E402

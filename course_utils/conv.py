@@ -80,12 +80,12 @@ def effective_kernel_size(f_dim: int, dilation: int = 1) -> int:
 def padding_amounts(
     n: int, f_dim: int, stride: int = 1, padding: Padding = 0, dilation: int = 1
 ) -> tuple[int, int]:
-    """Zeros added ``(before, after)`` one side of a length-``n`` input.
+    """Zeros added ``(before, after)`` to one side of a length-``n`` input, as Keras pads.
 
-    An int ``p`` adds ``p`` on both sides; ``'valid'`` adds none; ``'same'`` adds
-    ``max((ceil(n / stride) - 1) * stride + k_eff - n, 0)`` in total, the odd one at
-    the end (bottom/right), as TensorFlow/Keras do (PyTorch's integer padding is
-    symmetric). So a stride-2 'same' conv of an even input pads (0, 1) for a 3x3 kernel.
+    An int ``p`` adds ``p`` on both sides; ``'valid'`` adds none; ``'same'`` adds just
+    enough for ``ceil(n / stride)`` outputs, an odd zero at the end (bottom/right), as
+    TensorFlow/Keras do (PyTorch's integer padding is symmetric). Notebook 02's exercise 1
+    derives the rule; tests check it against Keras' outputs.
     """
     n = positive_int("n", n)
     stride = positive_int("stride", stride)

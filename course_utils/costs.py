@@ -198,11 +198,10 @@ def model_size_bytes(params: int, bits: float) -> float:
     """Bytes to store ``params`` weights at ``bits`` each: params * bits / 8.
 
     Seed 004, 'Architectural Challenges' table "Modelsize [MB] (ResNet50)": 3.2 MB at
-    1 bit, 25.5 at 8, 102.5 at 32 (decimal MB). Computed: torchvision's ResNet-50 count,
-    25,557,032 parameters (the "25.5 M" of the slide), gives 3.19 / 25.56 / 102.23 MB;
-    Keras' ResNet50, 25,636,712 parameters (it adds conv biases and BatchNorm moving
-    statistics), gives 3.20 / 25.64 / 102.55 MB. The slide's 32-bit figure thus matches
-    the Keras count, its 8-bit figure the rounded 25.5 M.
+    1 bit, 25.5 at 8, 102.5 at 32 (decimal MB). Keras' ResNet50 has 25,636,712 parameters,
+    25,502,912 of them in conv and dense kernels: all parameters give 3.20 / 25.64 / 102.55 MB,
+    the kernels alone 3.19 / 25.50 / 102.01 MB. The slide's 1-bit row fits either count, its
+    8-bit row the kernels, its 32-bit row all parameters (notebook 06 prints both).
     """
     params = integer("params", params, minimum=0)
     bits = positive_number("bits", bits)

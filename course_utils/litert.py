@@ -1,7 +1,6 @@
-"""LiteRT (formerly TensorFlow Lite), the format notebooks 06 and 07 deploy to: the converter's
-quantization modes (ai.google.dev/edge/litert, 'Post-training quantization'), a runner for
-accuracy and batch-1 calls, and a reader of the file's constant tensors (codes, scales, zero points).
-"""
+"""LiteRT (formerly TensorFlow Lite), where notebooks 06 and 07 deploy: the converter's modes
+(ai.google.dev/edge/litert, 'Post-training quantization'), a runner (accuracy, batch-1 calls,
+execution plan) and a reader of the file's constant tensors."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import contextlib
 import io
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,16 +30,15 @@ _TFLITE_IDENTIFIER = b"TFL3"
 
 @contextlib.contextmanager
 def _quiet_litert() -> Iterator[None]:
-    """Silence the converter's stdout ('Saved artifact at ...'), its known stderr lines, its
-    INFO log lines and warnings about TensorFlow's plumbing; real errors pass through."""
+    """Silence the converter's stdout, known stderr and INFO lines and plumbing warnings."""
     from .tfenv import NOISE, filtered_stderr
 
     disabled = logging.root.manager.disable
     with contextlib.redirect_stdout(io.StringIO()), filtered_stderr(NOISE + _LITERT_NOISE), \
             warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs.*")
+        for message in (".*Statistics for quantized inputs.*", ".*tf.lite.Interpreter is deprecated.*"):
+            warnings.filterwarnings("ignore", message=message)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         logging.disable(logging.WARNING)  # 'INFO:tensorflow:Assets written to: /tmp/...'
         try:
             yield
@@ -48,23 +47,13 @@ def _quiet_litert() -> Iterator[None]:
 
 
 def to_tflite(model: Any, mode: str = "float32", representative_data: Any = None) -> bytes:
-    """Convert a Keras model to a LiteRT flatbuffer (``.tflite`` bytes) in one of :data:`TFLITE_MODES`.
-
-    * ``'float32'``: the graph as is.
-    * ``'float16'``: weights stored as fp16 (half the bytes); CPUs widen them to fp32 at
-      load time, GPUs may compute in fp16.
-    * ``'dynamic_int8'``: weight tensors of at least 1,024 elements become int8 (symmetric,
-      per output channel), smaller ones stay float32; activations stay float between layers
-      and are quantized on the fly inside each matrix multiply ("dynamic range").
-    * ``'full_int8'``: weights *and* activations int8, input and output int8 too (what
-      microcontrollers and NPUs such as the Edge TPU need). Activation ranges come from
-      ``representative_data``: a float32 array (N, ...) of typical inputs, each fed once.
-    * ``'qat'``: the model's own ``tf.quantization.fake_quant_*`` nodes set each tensor's
-      range and bits; weights fake-quantized to 4 bits or fewer are stored as INT4 (two per
-      byte), which none of the post-training modes writes.
-
-    Uses ``from_keras_model`` (``from_concrete_functions`` wrote NaN-producing models here).
-    """
+    """Convert a Keras model to ``.tflite`` bytes in one of :data:`TFLITE_MODES`: ``'float32'``
+    as is; ``'float16'`` weights (CPUs widen them at load); ``'dynamic_int8'``: weight tensors of
+    >= 1,024 elements int8 (symmetric, per output channel), activations float, quantized on the
+    fly inside each matmul; ``'full_int8'``: weights, activations, input and output int8, ranges
+    calibrated on ``representative_data`` (float32 (N, ...) typical inputs); ``'qat'``: the
+    model's ``tf.quantization.fake_quant_*`` nodes set ranges and bits (<= 4-bit weights are
+    stored as INT4). Uses ``from_keras_model`` (``from_concrete_functions`` wrote NaN models)."""
     import tensorflow as tf
 
     one_of("mode", mode, TFLITE_MODES)
@@ -90,78 +79,50 @@ def to_tflite(model: Any, mode: str = "float32", representative_data: Any = None
 
 
 def interpreter_class() -> type:
-    """LiteRT's ``ai_edge_litert.interpreter.Interpreter``; where that package does not import
-    (no wheel for Intel macOS, for one), TensorFlow's older copy ``tf.lite.Interpreter``."""
+    """``ai_edge_litert``'s Interpreter; ``tf.lite.Interpreter`` where it does not import (Intel macOS)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter
     except ImportError:
         import tensorflow as tf
 
-        return tf.lite.Interpreter
+        Interpreter = tf.lite.Interpreter
+    return Interpreter
 
 
 class LiteRTModel:
-    """A ``.tflite`` model ready to run on the CPU: predictions, accuracy, a batch-1 call.
-
-    Inputs and outputs are float32 as for the Keras model: an int8 model's input is quantized
-    with its (S, Z) and its output dequantized here. ``num_threads=1``: one core, as on a
-    small device. ``LiteRTModel(to_tflite(model, "full_int8", x[:200])).accuracy(x, y)``.
-    """
+    """A ``.tflite`` model on the CPU (``num_threads=1``: one core): predictions, accuracy, a
+    batch-1 call, its execution plan. Inputs and outputs are float32 as for the Keras model (an
+    int8 model's input is quantized with its (S, Z), its output dequantized)."""
 
     def __init__(self, model_content: bytes | str | Path, num_threads: int = 1) -> None:
         if isinstance(model_content, str | Path):
             model_content = Path(model_content).read_bytes()
         if not isinstance(model_content, bytes | bytearray):
-            raise TypeError("model_content must be .tflite bytes (from to_tflite) or a path, "
-                            f"got {type(model_content).__name__}")
+            raise TypeError(f"model_content must be .tflite bytes or a path, got {type(model_content).__name__}")
         if bytes(model_content[4:8]) != _TFLITE_IDENTIFIER:
             raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
         self.model_content = bytes(model_content)
         self.num_threads = integer("num_threads", num_threads, 1)
         self._interpreters: dict[int, Any] = {}
-        inputs, output = self._interpreter(1).get_input_details(), self._interpreter(1).get_output_details()[0]
+        it = self._interpreter(1)
+        inputs, output = it.get_input_details(), it.get_output_details()[0]
         if len(inputs) != 1:
             raise ValueError("LiteRTModel runs single-input models only")
         self.input_shape = tuple(int(d) for d in inputs[0]["shape"][1:])
         self.input_dtype, self.output_dtype = np.dtype(inputs[0]["dtype"]), np.dtype(output["dtype"])
         #: (S, Z) of an int8 input or output (the converter's calibration); (0.0, 0) for float
         self.input_quantization, self.output_quantization = inputs[0]["quantization"], output["quantization"]
-
-    @property
-    def size_bytes(self) -> int:
-        """Size of the ``.tflite`` file in bytes."""
-        return len(self.model_content)
+        self.size_bytes = len(self.model_content)  #: size of the ``.tflite`` file in bytes
 
     def _interpreter(self, batch_size: int) -> Any:
         if batch_size not in self._interpreters:
             with _quiet_litert():
                 it = interpreter_class()(model_content=self.model_content, num_threads=self.num_threads)
-                if batch_size != 1:
-                    detail = it.get_input_details()[0]
-                    it.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
+                detail = it.get_input_details()[0]
+                it.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
                 it.allocate_tensors()
             self._interpreters[batch_size] = it
         return self._interpreters[batch_size]
-
-    def _to_input(self, x: Any) -> np.ndarray:
-        if np.issubdtype(self.input_dtype, np.integer):  # q = round(r / S) + Z, clipped
-            (scale, zero), info = self.input_quantization, np.iinfo(self.input_dtype)
-            q = round_half_away(np.asarray(x, np.float64) / scale) + zero
-            return np.clip(q, info.min, info.max).astype(self.input_dtype)
-        return np.asarray(x, dtype=self.input_dtype)
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        it = self._interpreter(len(x))
-        inp, out = it.get_input_details()[0], it.get_output_details()[0]
-        it.set_tensor(inp["index"], self._to_input(x))
-        it.invoke()
-        y = it.get_tensor(out["index"])
-        if np.issubdtype(self.output_dtype, np.integer):  # r = S (q - Z)
-            scale, zero = self.output_quantization
-            return ((y.astype(np.float64) - zero) * scale).astype(np.float32)
-        return y.astype(np.float32)
 
     def predict(self, x: Any, batch_size: int = 1000) -> np.ndarray:
         """Float32 outputs for the float32 inputs ``x`` (N, ...), ``batch_size`` at a time."""
@@ -169,7 +130,11 @@ class LiteRTModel:
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"x has samples of shape {x.shape[1:]}; the model takes {self.input_shape}")
         batch_size = integer("batch_size", batch_size, 1)
-        return np.concatenate([self._run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        y = np.concatenate([self.call(x[i : i + batch_size])() for i in range(0, len(x), batch_size)])
+        if np.issubdtype(self.output_dtype, np.integer):  # r = S (q - Z)
+            scale, zero = self.output_quantization
+            return ((y.astype(np.float64) - zero) * scale).astype(np.float32)
+        return y.astype(np.float32)
 
     def accuracy(self, x: Any, y: Any, batch_size: int = 1000) -> float:
         """Fraction of ``x`` whose arg-max output equals the label in ``y``."""
@@ -179,30 +144,54 @@ class LiteRTModel:
         return float(np.mean(np.argmax(self.predict(x, batch_size), axis=-1) == y))
 
     def call(self, x: Any = None) -> Callable[[], np.ndarray]:
-        """A zero-argument batch-1 call (set the input, ``invoke()``, read the output) on
-        ``num_threads`` threads, for :func:`course_utils.timing.compare_latency`. ``x`` is one
-        input sample (default zeros); it is converted to the model's input type here, once."""
-        it = self._interpreter(1)
-        inp, out = it.get_input_details()[0], it.get_output_details()[0]
-        sample = np.zeros((1, *self.input_shape), np.float32) if x is None else np.asarray(x)
-        feed = self._to_input(sample.reshape(1, *self.input_shape))
+        """A zero-argument call (set the input, ``invoke()``, read the raw output) for
+        :func:`course_utils.timing.compare_latency`. ``x``: one sample (default zeros) or a
+        batch, converted to the model's input type here, once."""
+        feed = np.zeros(self.input_shape) if x is None else np.asarray(x, np.float64)
+        feed = feed.reshape(-1, *self.input_shape)
+        if np.issubdtype(self.input_dtype, np.integer):  # q = clip(round(r / S) + Z)
+            (scale, zero), info = self.input_quantization, np.iinfo(self.input_dtype)
+            feed = np.clip(round_half_away(feed / scale) + zero, info.min, info.max)
+        feed = feed.astype(self.input_dtype)
+        it = self._interpreter(len(feed))
+        inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
 
         def invoke() -> np.ndarray:
-            it.set_tensor(inp["index"], feed)
+            it.set_tensor(inp, feed)
             it.invoke()
-            return it.get_tensor(out["index"])
+            return it.get_tensor(out)
 
         return invoke
+
+    def execution_plan(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The steps the CPU interpreter runs, in graph order: ``('XNNPACK', ops)`` for each
+        partition XNNPACK (LiteRT's default CPU delegate) took over, ``('built-in', (op,))``
+        for each op left to LiteRT's own kernels (one XNNPACK lacks at this precision)."""
+        graph = self._interpreter(1)._interpreter  # no public API for the C++ graph's nodes
+        nodes = [(graph.NodeName(i), set(graph.NodeInputs(i).tolist()), graph.NodeOutputs(i).tolist())
+                 for i in range(graph.NumNodes())]  # the model's ops, then one DELEGATE per partition
+        producer = {t: i for i, (name, _, outs) in enumerate(nodes) if name != "DELEGATE" for t in outs}
+        steps, taken = [], set()
+        for name, inputs, outputs in nodes:
+            part, stack = set(), list(outputs) if name == "DELEGATE" else []
+            while stack:  # walk back from the partition's outputs to its inputs
+                t = stack.pop()
+                if t not in inputs and t in producer and producer[t] not in part:
+                    part.add(producer[t])
+                    stack.extend(nodes[producer[t]][1])
+            if part:
+                taken |= part
+                steps.append((min(part), "XNNPACK", tuple(nodes[i][0] for i in sorted(part))))
+        steps += [(i, "built-in", (n[0],)) for i, n in enumerate(nodes) if n[0] != "DELEGATE" and i not in taken]
+        return [(runner, ops) for _, runner, ops in sorted(steps)]
 
 
 @dataclass(frozen=True)
 class TfliteTensor:
-    """One constant tensor of a ``.tflite`` file, as stored: ``name``; ``dtype``, the schema's
-    type in lower case ('float32', 'int8', 'int4', ...); ``shape`` in LiteRT's layout, output
-    channels first (a Dense kernel is (out, in), a Conv2D kernel (out_ch, f_dim, f_dim,
-    in_ch)); ``nbytes`` in the file; ``scale`` and ``zero_point``, one per channel along
-    ``axis`` (empty when not quantized): the codes q stand for r = scale (q - zero_point).
-    """
+    """One constant tensor of a ``.tflite`` file: ``dtype`` as the schema names it ('int8',
+    'int4', ...); ``shape`` output channels first (Dense (out, in), Conv2D (out_ch, f_dim, f_dim,
+    in_ch)); ``nbytes`` in the file; ``scale`` and ``zero_point`` per channel along ``axis``
+    (empty when not quantized): codes q stand for r = scale (q - zero_point)."""
 
     name: str
     dtype: str
@@ -214,22 +203,19 @@ class TfliteTensor:
     raw: bytes = field(repr=False)
 
     def values(self) -> np.ndarray:
-        """The stored numbers, shaped: a quantized tensor's integer codes (INT4, packed two
-        to a byte, low nibble first, unpacked to int8), a float tensor's floats."""
+        """The stored numbers, shaped: integer codes (INT4 unpacked, low nibble first) or floats."""
         if self.dtype == "int4":
             packed = np.frombuffer(self.raw, np.uint8)
             nibbles = np.stack([packed & 0xF, packed >> 4], axis=-1).reshape(-1).astype(np.int8)
-            codes = np.where(nibbles > 7, nibbles - 16, nibbles)
-            return codes[: int(np.prod(self.shape))].reshape(self.shape)
+            return np.where(nibbles > 7, nibbles - 16, nibbles)[: int(np.prod(self.shape))].reshape(self.shape)
         return np.frombuffer(self.raw, np.dtype(self.dtype)).reshape(self.shape)
 
 
 @dataclass(frozen=True)
 class TfliteAnatomy:
-    """Where the bytes of a ``.tflite`` file go: ``total_bytes``; ``constants``, its constant
-    tensors (weights, biases, shapes) in graph order; ``quant_param_bytes``, the quantization
-    parameters of all tensors (4 bytes per float32 scale, 8 per int64 zero point, as the
-    schema stores them)."""
+    """Where the bytes of a ``.tflite`` file go: ``constants`` (weights, biases, shapes) in
+    graph order; ``quant_param_bytes``, all tensors' quantization parameters (4 bytes per
+    float32 scale, 8 per int64 zero point, as the schema stores them)."""
 
     total_bytes: int
     constants: tuple[TfliteTensor, ...]
@@ -238,10 +224,10 @@ class TfliteAnatomy:
     @property
     def constant_bytes(self) -> dict[str, int]:
         """Bytes of constant data by dtype, largest first."""
-        out: dict[str, int] = {}
+        out: Counter[str] = Counter()
         for t in self.constants:
-            out[t.dtype] = out.get(t.dtype, 0) + t.nbytes
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+            out[t.dtype] += t.nbytes
+        return dict(out.most_common())
 
     @property
     def other_bytes(self) -> int:
@@ -250,18 +236,15 @@ class TfliteAnatomy:
 
 
 def tflite_anatomy(model_content: bytes) -> TfliteAnatomy:
-    """Read a ``.tflite`` flatbuffer (LiteRT's schema): its constant tensors with their
-    quantization parameters, and the bytes of all quantization parameters."""
+    """Read a ``.tflite`` flatbuffer's constant tensors and quantization parameters."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     if bytes(model_content[4:8]) != _TFLITE_IDENTIFIER:
         raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
     dtype_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if k.isupper()}
     model = schema.Model.GetRootAsModel(model_content, 0)
-    constants: list[TfliteTensor] = []
-    quant = 0
-    for s in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(s)
+    constants, quant = [], 0
+    for graph in map(model.Subgraphs, range(model.SubgraphsLength())):
         for i in range(graph.TensorsLength()):
             tensor, q = graph.Tensors(i), graph.Tensors(i).Quantization()
             scale = q.ScaleAsNumpy() if q and q.ScaleLength() else np.zeros(0)

@@ -27,7 +27,12 @@ def test_keras_conv2d_is_the_seed_example_and_scipys_correlation():
 
 @pytest.mark.parametrize(
     "shape, f_dim, stride, padding, dilation",
-    [((6, 6, 3), 3, 2, "same", 1), ((7, 8, 2), 2, 1, "same", 1), ((9, 9, 2), 3, 1, "valid", 2)],
+    [
+        ((6, 6, 3), 3, 2, "same", 1),  # even input, 3x3/2: 'same' pads (0, 1)
+        ((8, 8, 1), 1, 2, "same", 1),  # a 1x1/2 (ResNet's shortcut) pads nothing
+        ((7, 8, 2), 2, 1, "same", 1),
+        ((9, 9, 2), 3, 1, "valid", 2),
+    ],
 )
 def test_keras_conv2d_equals_im2col_times_kernels(shape, f_dim, stride, padding, dilation):
     rng = np.random.default_rng(0)

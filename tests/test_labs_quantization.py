@@ -1,4 +1,4 @@
-"""Tests of course_utils.labs.quantization: post-training weight quantization and QAT of Keras models."""
+"""Tests of course_utils.labs.quantization: weight quantization and QAT of Keras models, exercise 1."""
 
 import numpy as np
 import pytest
@@ -97,3 +97,21 @@ def test_qat_model_rejects_models_without_kernels():
         q.qat_model(model, bits=4)
     with pytest.raises(ValueError, match="qat_model"):
         q.strip_fake_quant(model)
+
+
+# --------------------------------------------------------------------- exercise 1's references
+
+
+def test_exercise_1_references_agree_with_the_integer_path():
+    rng = np.random.default_rng(9)
+    case = q.int8_dense_case(rng.uniform(0, 6, (5, 64)), rng.normal(0, 0.1, (64, 32)))
+    q_x, z_x, s_x, q_w, s_w, s_y, z_y = case
+    assert q_x.dtype == q_w.dtype == np.int8 and z_x == -128 and s_w.shape == (32,)
+    acc = q.int32_accumulate_reference(q_x, z_x, q_w)
+    np.testing.assert_array_equal(acc, (q_x.astype(np.int32) - z_x) @ q_w.astype(np.int32))
+    integer_path = np.clip(np.round(acc * (s_x * s_w / s_y)) + z_y, -128, 127)
+    reference = q.int8_dense_reference(*case)
+    assert reference.dtype == np.int8 and np.abs(reference - integer_path).max() <= 1
+    # 64 products of 255 x 127 overflow int16: the accumulator needs int32
+    big = q.int32_accumulate_reference(np.full((1, 64), 127, np.int8), -128, np.full((64, 1), 127, np.int8))
+    assert big.item() == 64 * 255 * 127 > 2**15

@@ -125,6 +125,21 @@ def test_call_is_a_batch_1_call_for_compare_latency(converted):
     assert all(isinstance(s, LatencyStats) and s.n == 12 for s in stats.values())
 
 
+def test_execution_plan_names_the_ops_xnnpack_leaves_to_litert(converted, mlp_and_data):
+    plans = {mode: litert.LiteRTModel(converted[mode]).execution_plan() for mode in ("float32", "full_int8")}
+    assert plans["float32"] == [("XNNPACK", ("FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"))]
+    # XNNPACK has no int8 softmax: it runs in LiteRT's built-in kernel, after the partition
+    assert plans["full_int8"] == [("XNNPACK", ("FULLY_CONNECTED", "FULLY_CONNECTED")), ("built-in", ("SOFTMAX",))]
+    keras.utils.set_random_seed(2)  # a pool in the middle splits the int8 graph in two partitions
+    cnn = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.AveragePooling2D(2),
+                            keras.layers.Conv2D(4, 3)])
+    x = np.random.default_rng(8).uniform(0, 1, (20, 8, 8, 1)).astype(np.float32)
+    plan = litert.LiteRTModel(litert.to_tflite(cnn, "full_int8", x)).execution_plan()
+    assert plan == [("XNNPACK", ("CONV_2D",)), ("built-in", ("AVERAGE_POOL_2D",)), ("XNNPACK", ("CONV_2D",))]
+    assert litert.LiteRTModel(litert.to_tflite(cnn)).execution_plan() == [
+        ("XNNPACK", ("CONV_2D", "AVERAGE_POOL_2D", "CONV_2D"))]
+
+
 def test_litert_model_reads_a_file(converted, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(converted["float16"])

@@ -29,8 +29,11 @@ def keras_conv2d(
     in and out) or Keras' ``(f_dim, f_dim, in_ch, out_ch)``; ``bias`` ``(out_ch,)`` or None.
     Returns ``(out_h, out_w)`` for a 2-D kernel, else ``(out_h, out_w, out_ch)``. Keras
     pads only 'valid' or 'same' and refuses ``stride > 1`` together with ``dilation > 1``.
+    Runs on the CPU: on an Ampere or newer GPU TensorFlow convolves in TF32 by default
+    (10-bit mantissa, errors ~1e-3), too coarse for a reference.
     """
     import keras
+    import tensorflow as tf
 
     x3, k = np.asarray(x, np.float32), np.asarray(kernel, np.float32)
     x3 = x3[:, :, None] if x3.ndim == 2 else x3
@@ -40,17 +43,14 @@ def keras_conv2d(
             f"x {np.shape(x)} and kernel {k.shape} do not fit: give x as (H, W) or "
             "(H, W, in_ch) and the kernel as (f_dim, f_dim) or (f_dim, f_dim, in_ch, out_ch)"
         )
-    layer = keras.layers.Conv2D(
-        k4.shape[3],
-        k4.shape[:2],
-        strides=positive_int("stride", stride),
-        padding=one_of("padding", padding, ("valid", "same")),
-        dilation_rate=positive_int("dilation", dilation),
-        use_bias=bias is not None,
-    )
-    layer.build((1, *x3.shape))
-    layer.set_weights([k4] + ([] if bias is None else [np.asarray(bias, np.float32).ravel()]))
-    y = np.asarray(layer(x3[None]))[0]
+    stride, dilation = positive_int("stride", stride), positive_int("dilation", dilation)
+    padding, out_ch = one_of("padding", padding, ("valid", "same")), k4.shape[3]
+    b = np.zeros(out_ch, np.float32) if bias is None else np.asarray(bias, np.float32).ravel()
+    with tf.device("/CPU:0"):
+        layer = keras.layers.Conv2D(out_ch, k4.shape[:2], stride, padding, dilation_rate=dilation)
+        layer.build((1, *x3.shape))
+        layer.set_weights([k4, b])
+        y = np.asarray(layer(x3[None]))[0]
     return y[:, :, 0] if k.ndim == 2 else y
 
 

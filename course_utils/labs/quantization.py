@@ -1,7 +1,7 @@
-"""Notebook 06's Keras machinery: post-training weight quantization and quantization-aware
-training (QAT). The idea itself (choose S and Z, quantize, dequantize) is written in the
-notebook and checked against :mod:`course_utils.numerics`; this is the harness that applies
-it to every kernel of a Keras model and trains through the rounding.
+"""Notebook 06's machinery: post-training weight quantization and quantization-aware training
+(QAT) of Keras models, and exercise 1's cases and references. The idea itself (choose S and
+Z, quantize, dequantize, an int8 layer) is written in the notebook; this is the harness that
+applies it to every kernel of a model, trains through the rounding and checks the exercise.
 """
 
 from __future__ import annotations
@@ -11,60 +11,43 @@ from typing import Any
 
 import numpy as np
 
-from ..numerics import fake_quantize
+from ..numerics import QuantParams, choose_params, fake_quantize, quantize
 from ..validators import integer
-
-
-def _kernel_layers(model: Any) -> tuple[list[Any], list[str]]:
-    """The layers whose kernel's last axis is the output channel (Dense, Conv1D-3D and their
-    fake-quant versions), and the names of other layers that hold weights."""
-    import keras
-
-    kinds = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-    kernel, other = [], []
-    for layer in model.layers:
-        if type(layer) in kinds or type(layer) in (FakeQuantDense, FakeQuantConv2D):
-            kernel.append(layer)
-        elif layer.weights:
-            other.append(f"{layer.name} ({type(layer).__name__})")
-    return kernel, other
 
 
 def quantize_weights(model: Any, bits: int = 8, per_channel: bool = True) -> Any:
     """A copy of ``model`` whose Dense and Conv kernels are fake-quantized to ``bits``.
 
-    Post-training *weight* quantization: every kernel becomes ``numerics.fake_quantize(kernel,
-    bits, symmetric=True, axis=-1 if per_channel else None)``, LiteRT's weight scheme
-    (symmetric, narrow range, per output channel). Biases and activations stay float. Layers
-    with other weights (BatchNorm, depthwise convolutions, ...) stay float, named in a
-    warning. The original model is not changed.
+    Post-training *weight* quantization, LiteRT's weight scheme: every kernel becomes
+    ``numerics.fake_quantize(kernel, bits, symmetric=True, axis=-1 if per_channel else None)``.
+    Biases, activations and layers with other weights (BatchNorm, depthwise convolutions,
+    named in a warning) stay float. The original model is not changed.
     """
     import keras
 
     bits = integer("bits", bits, 2)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    kernel_layers, skipped = _kernel_layers(clone)
-    for layer in kernel_layers:
-        axis = -1 if per_channel else None
-        layer.kernel.assign(fake_quantize(np.asarray(layer.kernel), bits, symmetric=True, axis=axis))
+    kinds = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+    skipped = []
+    for layer in clone.layers:
+        if type(layer) in kinds or type(layer) in _PLAIN:  # the kernel's last axis: output channels
+            axis = -1 if per_channel else None
+            layer.kernel.assign(fake_quantize(np.asarray(layer.kernel), bits, symmetric=True, axis=axis))
+        elif layer.weights:
+            skipped.append(f"{layer.name} ({type(layer).__name__})")
     if skipped:
-        warnings.warn(
-            "quantize_weights quantizes Dense and Conv kernels only; kept in float: "
-            + ", ".join(skipped),
-            stacklevel=2,
-        )
+        warnings.warn("quantize_weights quantizes Dense and Conv kernels only; kept in float: "
+                      + ", ".join(skipped), stacklevel=2)
     return clone
 
 
 def fake_quant_ste(w: Any, bits: int) -> Any:
     """Symmetric per-output-channel fake quantization in Keras ops, with the straight-through
-    estimator (STE).
-
-    Forward: S = max|w| / (2^(b-1) - 1) per output channel (last axis), w_q = clip(round(w /
-    S), -q_max, q_max) S, the numbers of ``numerics.fake_quantize``. Backward: ``w +
-    stop_gradient(w_q - w)`` has gradient 1 with respect to w, so training updates the float
-    "shadow" weights as if rounding were not there (Bengio et al. 2013; Jacob et al. 2018, 3).
+    estimator (STE). Forward: the numbers of ``numerics.fake_quantize`` (S = max|w| / q_max per
+    output channel, the last axis). Backward: ``w + stop_gradient(w_q - w)`` has gradient 1, so
+    training updates the float "shadow" weights as if rounding were not there (Bengio et al.
+    2013; Jacob et al. 2018, section 3).
     """
     from keras import ops
 
@@ -108,22 +91,25 @@ FakeQuantConv2D = _fake_quant_layer(_keras_layers().Conv2D)
 _PLAIN = {FakeQuantDense: _keras_layers().Dense, FakeQuantConv2D: _keras_layers().Conv2D}
 
 
+def _swap_layers(model: Any, swap: dict[type, Any]) -> Any:
+    """A clone of ``model`` with each layer whose type is in ``swap`` rebuilt by ``swap[type](config)``."""
+    import keras
+
+    def clone(layer: Any) -> Any:
+        config = layer.get_config()
+        return swap[type(layer)](config) if type(layer) in swap else layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def qat_model(model: Any, bits: int) -> Any:
     """``model`` rebuilt for quantization-aware training: its Dense and Conv2D layers become
     :data:`FakeQuantDense` / :data:`FakeQuantConv2D` with ``weight_bits=bits``, starting from
     the trained weights. Compile and fine-tune it; :func:`strip_fake_quant` turns it back."""
-    import keras
-
     bits = integer("bits", bits, 2)
-    fake = {plain: fq for fq, plain in _PLAIN.items()}
-
-    def clone(layer: Any) -> Any:
-        if type(layer) in fake:
-            return fake[type(layer)](**layer.get_config(), weight_bits=bits)
-        return layer.__class__.from_config(layer.get_config())
-
-    qat = keras.models.clone_model(model, clone_function=clone)
-    qat.set_weights(model.get_weights())
+    qat = _swap_layers(model, {plain: lambda c, fq=fq: fq(**c, weight_bits=bits) for fq, plain in _PLAIN.items()})
     if not any(type(layer) in _PLAIN for layer in qat.layers):
         raise ValueError("qat_model found no Dense or Conv2D layer in the model's top level")
     return qat
@@ -132,19 +118,32 @@ def qat_model(model: Any, bits: int) -> Any:
 def strip_fake_quant(qat: Any) -> Any:
     """The plain Keras model of a QAT model: ordinary Dense/Conv2D layers whose kernels are
     quantized to the QAT bits, exactly the forward pass the QAT model trained with."""
-    import keras
-
     bits = {layer.weight_bits for layer in qat.layers if type(layer) in _PLAIN}
     if len(bits) != 1:
         raise ValueError("strip_fake_quant needs a model from qat_model (one weight_bits)")
+    swap = {fq: lambda c, plain=plain: plain(**{k: v for k, v in c.items() if k != "weight_bits"})
+            for fq, plain in _PLAIN.items()}
+    return quantize_weights(_swap_layers(qat, swap), bits.pop())
 
-    def clone(layer: Any) -> Any:
-        config = layer.get_config()
-        if type(layer) in _PLAIN:
-            config.pop("weight_bits")
-            return _PLAIN[type(layer)](**config)
-        return layer.__class__.from_config(config)
 
-    plain = keras.models.clone_model(qat, clone_function=clone)
-    plain.set_weights(qat.get_weights())
-    return quantize_weights(plain, bits.pop())
+# ------------------------------------------------------------- exercise 1: a full-integer layer
+
+
+def int8_dense_case(x: Any, w: Any) -> tuple[Any, ...]:
+    """Exercise 1's arguments for y = x @ w: (q_x, z_x, s_x, q_w, s_w, s_y, z_y), the int8 codes
+    and (S, Z) of x (asymmetric), w (symmetric, per output channel) and y (asymmetric)."""
+    px, pw, py = choose_params(x), choose_params(w, symmetric=True, axis=-1), choose_params(np.asarray(x) @ w)
+    return (quantize(x, px), int(px.zero_point), float(px.scale), quantize(w, pw), pw.scale,
+            float(py.scale), int(py.zero_point))
+
+
+def int32_accumulate_reference(q_x: Any, z_x: int, q_w: Any) -> np.ndarray:
+    """Exercise 1's accumulator, sum_k (q_x[b, k] - z_x) q_w[k, j], exact (int64)."""
+    return (np.asarray(q_x, np.int64) - z_x) @ np.asarray(q_w, np.int64)
+
+
+def int8_dense_reference(q_x: Any, z_x: int, s_x: float, q_w: Any, s_w: Any, s_y: float, z_y: int) -> np.ndarray:
+    """Exercise 1's int8 output codes the float way (Jacob et al. 2018, eq. 4): dequantize x
+    and w, multiply in float64, quantize y with (s_y, z_y) to [-128, 127]."""
+    y = (s_x * (np.asarray(q_x, np.float64) - z_x)) @ (s_w * np.asarray(q_w, np.float64))
+    return quantize(y, QuantParams(np.asarray(s_y), np.asarray(z_y), 8, -128, 127))
