@@ -93,9 +93,6 @@ def evaluate_accuracy(model: keras.Model, x: Any, y: Any, batch_size: int = 1000
     return correct / len(y)
 
 
-# --------------------------------------------------------------------------- gradual pruning
-
-
 def polynomial_sparsity(
     step: int, final_sparsity: float, begin_step: int, end_step: int, initial_sparsity: float = 0.0
 ) -> float:
@@ -169,9 +166,9 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         step = int(np.asarray(self.model.optimizer.iterations)) - self._first
-        if self.history[-1][1] < self.final_sparsity and (
-            step - self.history[-1][0] >= self.frequency or step >= self.end_step
-        ):
+        last_step, last_target = self.history[-1]
+        due = step - last_step >= self.frequency or step >= self.end_step
+        if last_target < self.final_sparsity and due:
             self._update(step)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -184,9 +181,6 @@ class PruningCallback(keras.callbacks.Callback):
             warnings.warn(f"PruningCallback: training ended before end_step={self.end_step}, at "
                           f"sparsity {self.history[-1][1]:.3f}; train longer or lower end_step",
                           stacklevel=2)  # fmt: skip
-
-
-# --------------------------------------------------------------------------- structured pruning
 
 
 def kept_filters(kernel: Any, n_keep: int) -> np.ndarray:
