@@ -1,10 +1,10 @@
 """The course's command line: ``python -m course_utils COMMAND ...`` (or ``course-utils``).
 
+A command is ``configure(parser)`` (adds its arguments) and ``run(args) -> int`` (does the work,
+returns the exit code: 0 success, 2 usage error), joined here by :func:`register`. Here lives
 ``profile MODEL [--input-shape 224,224,3] [--batch 1] [--bits 32] [--max-rows N]``: the
-per-layer params, MACs, FLOPs and bytes of a :data:`course_utils.models.BUILDERS` name or a
-``.keras`` file (seed 004, :mod:`course_utils.profiler`). The other commands live in their
-modules: each has ``configure(parser)`` (adds its arguments) and ``run(args) -> int`` (does the
-work, returns the exit code: 0 success, 2 usage error), joined here by :func:`register`.
+per-layer params, MACs, FLOPs and bytes of a builder (:data:`course_utils.models.BUILDERS`) or
+a ``.keras`` file (seed 004, :mod:`course_utils.profiler`); the others live in their modules.
 """
 
 from __future__ import annotations

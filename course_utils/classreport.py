@@ -2,12 +2,12 @@
 
 ``python -m course_utils class-report FOLDER -o report.html`` reads the students' packs
 (:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
-self-contained HTML page, nothing loaded from the network: the machines; the class on one
-roofline (notebook 08); LeNet's training time against cores (03); int8 against fp32 latency by
-int8 instruction set (06); each machine's CPU-vs-GPU crossover (04); each metric's spread, with
-catalogue and seed 002 devices as references; outliers by name. In a notebook: ``c =
-load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never stops it: each file
-skipped or partly used gets ONE line in ``c.problems`` naming it and why; files are only read.
+self-contained HTML page, nothing loaded from the network: the :data:`TABLES` (the machines,
+the class on one roofline, LeNet against cores, int8 against fp32, CPU-vs-GPU crossovers, each
+metric's spread against catalogue and seed 002 devices, outliers) and their figures. In a
+notebook: ``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never
+stops it: each file skipped or partly used gets ONE line in ``c.problems`` naming it and why;
+files are only read.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ SECTIONS: dict[str, dict[str, str]] = {
     "roofline": {"peak": "08/measured_peak_flop_per_s",
                  "bandwidth": "08/measured_bandwidth_bytes_per_s"},
     "lenet": {"training": "03/train_seconds"},
-    "int8": {"LeNet fp32": "06/float32_latency_seconds",
-             "LeNet int8": "06/int8_latency_seconds",
+    "int8": {"LeNet fp32": "06/float32_latency_seconds", "LeNet int8": "06/int8_latency_seconds",
              "MobileNet fp32": "06/mobilenet_float32_latency_seconds",
              "MobileNet int8": "06/mobilenet_int8_latency_seconds"},
     "crossover": {"measured": "04/crossover_params_gpu",

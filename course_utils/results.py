@@ -89,9 +89,8 @@ def _card_path(notebook: str, directory: str | Path | None) -> Path:
     return Path(directory or paths.artifacts_dir("results")) / f"{Path(notebook).stem}.json"
 
 
-def save_results(
-    notebook: str, metrics: dict[str, Metric], directory: str | Path | None = None
-) -> Path:
+def save_results(notebook: str, metrics: dict[str, Metric],
+                 directory: str | Path | None = None) -> Path:  # fmt: skip
     """Write the results card of ``notebook`` (its stem, e.g. ``'03_lenet_mnist'``, is the file's
     name) in ``directory`` (default ``artifacts/results/``); returns the path written.
 
@@ -200,16 +199,14 @@ def _scrub(value: Any, personal: re.Pattern) -> Any:
 def check_alias(alias: str) -> str:
     """``alias`` stripped, if it is 1-40 letters, digits, spaces, '_', '.', '-'; else ValueError."""
     if not _ALIAS.match(validators.instance("alias", alias, str, "string").strip()):
-        raise ValueError(
-            f"alias {alias!r}: use 1-40 letters, digits, spaces, '_', '.' or '-', starting "
-            "with a letter or digit (e.g. 'blue-falcon'); choose one that does not identify you"
-        )
+        raise ValueError(f"alias {alias!r}: use 1-40 letters, digits, spaces, '_', '.' or '-', "
+                         "starting with a letter or digit (e.g. 'blue-falcon'); choose one that "
+                         "does not identify you")  # fmt: skip
     return alias.strip()
 
 
-def pack(
-    alias: str, directory: str | Path | None = None, out: str | Path | None = None
-) -> tuple[Path, list[str]]:
+def pack(alias: str, directory: str | Path | None = None,
+         out: str | Path | None = None) -> tuple[Path, list[str]]:  # fmt: skip
     """Bundle the cards in ``directory`` (default ``artifacts/results/``) into one file to hand in,
     ``out`` (default ``artifacts/results-pack_<alias>.json``).
 
