@@ -74,7 +74,7 @@ class Device:
     ``'fp16'``, ``'bf16'``, ``'fp8'``, ``'int8'``) to its dense peak rate in
     FLOP/s (operations/s for int8), only where known. ``memory_bandwidth_bytes_per_s``
     is the off-chip (DRAM/HBM) bandwidth, ``tdp_watts`` the power figure that
-    ``power_basis`` names (a TDP for most; a supply rating, a measured system power
+    ``power_basis`` names (a TDP for most; a supply rating, a listed system power
     or one chip's power for a few; ``None`` if unknown), ``price_usd`` the price that
     ``price_basis`` names (``None`` if never sold or not public), ``source`` where the
     numbers come from, ``notes`` anything a student should know (derivations, where a

@@ -164,23 +164,34 @@ def test_with_the_real_catalogue():
     with pytest.raises(ValueError, match="no peak in"):
         cs.preferred_precision(hardware.get("Coral"), training=True)  # int8 only
     bgl = cs.Platform.from_device(hardware.get("BlueGene/L"), "fp64")
-    assert bgl.power_basis.startswith("measured") and cs.estimate(train, bgl).hardware_usd is None
+    assert (
+        bgl.power_basis.startswith("TOP500 listing")
+        and cs.estimate(train, bgl).hardware_usd is None
+    )
+
+
+SWEEP = [(1, 0.004, 0.005), (8, 0.010, 0.012), (32, 0.030, 0.040)]  # (B, median s, p99 s)
 
 
 @pytest.mark.parametrize(
-    "points, bound, expected",
+    "points, frame_rate, bound, expected",
     [
-        ([(1, 0.004), (8, 0.009), (32, 0.03)], 0.010, 8 / 0.009),
-        ([(1, 0.004), (8, 0.009), (32, 0.03)], 0.100, 32 / 0.03),
-        ([(1, 0.050), (4, 0.150)], 0.010, 0.0),  # nothing answers within 10 ms
-        ([(4, 0.008), (1, 0.003)], 0.010, 4 / 0.008),  # order does not matter
-        ([(2, 0.010)], 0.010, 200.0),  # the bound itself is allowed
+        (SWEEP, 100, 0.05, 1),  # batch 1 keeps up (250/s) and waits least
+        (SWEEP, 500, 0.05, 8),  # batch 1 falls behind; 8 waits 7/500 + 0.012 = 26 ms, 32 102 ms
+        (SWEEP, 500, 0.02, 0),  # the best wait, 26 ms, is over the bound
+        (SWEEP, 2000, 1.0, 0),  # no batch size keeps up with 2,000 frames/s
+        ([(4, 0.008, 0.009), (1, 0.003, 0.004)], 400, 0.02, 4),  # order does not matter
+        ([(2, 0.010, 0.010)], 100, 0.02, 2),  # exactly keeping up and exactly the bound
     ],
 )
-def test_throughput_under_latency(points, bound, expected):
-    assert cs.throughput_under_latency(points, bound) == pytest.approx(expected)
+def test_batch_for_camera(points, frame_rate, bound, expected):
+    assert cs.batch_for_camera(points, frame_rate, bound) == expected
 
 
-def test_throughput_under_latency_needs_a_positive_bound():
+def test_batch_for_camera_waits_on_the_tail_not_the_median():
+    # the median (5 ms) would fit a 10 ms bound; the p99 (15 ms) does not
+    assert cs.batch_for_camera([(1, 0.005, 0.015)], 30, 0.010) == 0
+    with pytest.raises(ValueError, match="frame_rate"):
+        cs.batch_for_camera(SWEEP, 0, 0.1)
     with pytest.raises(ValueError, match="bound_seconds"):
-        cs.throughput_under_latency([(1, 0.1)], 0)
+        cs.batch_for_camera(SWEEP, 30, -1)

@@ -1,9 +1,7 @@
-"""Notebook 01's machinery: the case study's platforms and table, and a latency-bound lookup.
+"""Notebook 01's machinery: the case study's platforms and table, and the camera's batch size.
 
-Seed 000, Part I.c "Case Study: Edge Devices vs Datacenter vs Supercomputers". The notebook
-writes the three formulas (time = FLOP / (peak x utilization x units), energy = watts x units x
-time, money = kWh x price per kWh + price x units x time / lifetime) and checks one case
-against :func:`estimate`, which fills the table.
+Seed 000, Part I.c "Case Study: Edge Devices vs Datacenter vs Supercomputers": the notebook
+writes its three formulas and checks one case against :func:`estimate`, which fills the table.
 """
 
 from __future__ import annotations
@@ -24,8 +22,7 @@ INFERENCE_PRECISIONS = ("int8", "fp16", "bf16", "fp32", "fp64")
 
 @dataclass(frozen=True)
 class Workload:
-    """A job: ``flop`` operations in all (2 per MAC; int8 ops on int8 hardware) over ``samples``,
-    e.g. ``Workload("classify 1 M images", 1e6 * 7.7e9, 1_000_000)``."""
+    """A job: ``flop`` operations in all (2 per MAC) over ``samples``, e.g. images."""
 
     name: str
     flop: float
@@ -49,9 +46,8 @@ def preferred_precision(device: Any, training: bool = False) -> str:
 class Platform:
     """Hardware running a workload, with every assumption the estimate depends on.
 
-    ``peak_flop_per_s`` and ``watts`` are per unit; ``units`` work together with perfect
-    scaling (fold losses into ``utilization``); ``price_usd`` per unit or None if unknown;
-    ``power_basis`` says what ``watts`` is ('TDP', 'estimate', 'measured', ...).
+    ``peak_flop_per_s``, ``watts`` and ``price_usd`` (None: not public) are per unit; ``units``
+    scale perfectly (fold losses into ``utilization``); ``power_basis``: what ``watts`` is.
     """
 
     name: str
@@ -140,9 +136,15 @@ def case_table(estimates: Iterable[CaseEstimate]) -> str:
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
-def throughput_under_latency(points: Sequence[tuple[int, float]], bound_seconds: float) -> float:
-    """Seed 002's 'inferences/s at < 10 ms latency': the best ``batch / latency`` (images/s)
-    among ``(batch_size, latency_seconds)`` points whose latency is at most ``bound_seconds``;
-    0.0 when none is (the model cannot answer that fast at any batch size)."""
+def batch_for_camera(
+    points: Sequence[tuple[int, float, float]], frame_rate: float, bound_seconds: float
+) -> int:
+    """Seed 004's batch trade-off for a camera delivering ``frame_rate`` frames/s: among
+    ``(batch_size, median_seconds, p99_seconds)`` points, the batch sizes that keep up
+    (``B / median >= frame_rate``), the one whose first frame waits least in the worst case,
+    ``(B - 1) / frame_rate + p99``; 0 when none keeps up or that wait exceeds ``bound_seconds``."""
+    frame_rate = positive_number("frame_rate", frame_rate)
     bound_seconds = positive_number("bound_seconds", bound_seconds)
-    return max((b / t for b, t in points if t <= bound_seconds), default=0.0)
+    wait = {b: (b - 1) / frame_rate + p99 for b, median, p99 in points if b / median >= frame_rate}
+    best = min(wait, key=wait.get, default=0)
+    return best if best and wait[best] <= bound_seconds else 0
