@@ -589,7 +589,21 @@ def bandwidth_sweep(
     return [measure_bandwidth(s, kind=kind, repeats=repeats, threads=threads) for s in sizes]
 
 
-INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+#: Names shown for CPU flags (results cards, the class report): SIMD extensions, narrowest
+#: first, and the int8 dot-product instructions, whose flags are :data:`INT8_DOT_PRODUCT`.
+SIMD_NAMES = {"sse4_2": "SSE4.2", "asimd": "NEON", "neon": "NEON", "avx": "AVX", "avx2": "AVX2",
+              "sve": "SVE", "avx512f": "AVX-512"}  # fmt: skip
+INT8_NAMES = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
+              "asimddp": "Arm dot product", "i8mm": "Arm i8mm"}  # fmt: skip
+INT8_DOT_PRODUCT = tuple(INT8_NAMES)
+
+
+def flag_names(flags: Iterable[str], names: Mapping[str, str] = SIMD_NAMES) -> list[str]:
+    """The ``names`` (:data:`SIMD_NAMES`, :data:`INT8_NAMES`) of the flags set in ``flags``,
+    spelt as Linux spells them (``avx512_vnni``, ``sse4_2``) or as macOS and NumPy do
+    (``avx512vnni``, ``sse42``)."""
+    spelt = {f.replace("_", "") for f in flags}
+    return list(dict.fromkeys(n for f, n in names.items() if f.replace("_", "") in spelt))
 
 
 def int8_instructions(flags: set[str] | None = None) -> list[str]:

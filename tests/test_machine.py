@@ -199,6 +199,23 @@ def test_int8_instructions_from_flags():
     assert isinstance(machine_mod.int8_instructions(), list)  # this machine
 
 
+def test_flag_names_from_linux_macos_and_numpy_flags():
+    names = machine_mod.flag_names
+    zen4 = {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}
+    assert names(zen4) == ["SSE4.2", "AVX", "AVX2", "AVX-512"]
+    assert names(zen4, machine_mod.INT8_NAMES) == ["AVX-512 VNNI"]
+    zen3 = {"sse4_2", "avx", "avx2", "fma"}
+    assert names(zen3, machine_mod.INT8_NAMES) == []
+    apple = {"neon", "asimd", "asimddp", "asimdhp"}  # NumPy's names, lower-cased
+    assert names(apple) == ["NEON"]
+    assert names(apple, machine_mod.INT8_NAMES) == ["Arm dot product"]
+    alder_lake = {"avx2", "avx_vnni"}
+    assert names(alder_lake, machine_mod.INT8_NAMES) == ["AVX-VNNI"]
+    numpy_cascade_lake = {"sse42", "avx2", "avx512f", "avx512vnni"}
+    assert names(numpy_cascade_lake) == ["SSE4.2", "AVX2", "AVX-512"]
+    assert names(numpy_cascade_lake, machine_mod.INT8_NAMES) == ["AVX-512 VNNI"]
+
+
 class _Freq:
     def __init__(self, current, max_):
         self.current, self.max, self.min = current, max_, 0.0
