@@ -20,8 +20,9 @@ and the operations O_i = 2 x multiply-accumulates (MACs), one multiply plus one 
 
 The functions here return bytes (bits / 8), not bits, so that they line up with
 memory sizes and bandwidths elsewhere in the course. Biases are ignored, as on the
-slide. For a whole Keras model, layer by layer, use :func:`profile` (re-exported
-here from :mod:`course_utils.profiler`).
+slide. For a whole Keras model, layer by layer, use :func:`course_utils.profiler.profile`.
+Further down: separable convolution (seed 003), FLOPS per $ and per W, utilization, E = P t,
+and energy per operation (Horowitz 2014).
 """
 
 from __future__ import annotations
@@ -37,16 +38,6 @@ from .validators import (
     positive_int,
     positive_number,
 )
-
-__all__ = [
-    "RNN_GATES",
-    "LayerCost",
-    "conv_cost",
-    "fc_cost",
-    "model_size_bytes",
-    "rnn_cost",
-    "training_flops",
-]
 
 RNN_GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}
 """GATES on the slide: weight matrices per recurrent cell (vanilla RNN 1, GRU 3, LSTM 4)."""
@@ -72,9 +63,7 @@ class LayerCost:
     def arithmetic_intensity(self) -> float:
         """Ops per weight byte, O_i / W_i: seed 004's 'Arithmetic Intensity' slide,
         "with respect to weights assuming weights are off-chip". ``inf`` without weights."""
-        if self.weight_bytes == 0:
-            return math.inf
-        return self.ops / self.weight_bytes
+        return self.ops / self.weight_bytes if self.weight_bytes else math.inf
 
 
 def _layer_cost(weight_bits: float, activation_bits: float, macs: int) -> LayerCost:
@@ -145,16 +134,8 @@ def conv_cost(
     )
 
 
-def rnn_cost(
-    fm_dim: int,
-    hid: int,
-    gates: int | str,
-    seq: int,
-    dirs: int = 1,
-    states: int = 1,
-    batch: int = 1,
-    bits: float = 32,
-) -> LayerCost:
+def rnn_cost(fm_dim: int, hid: int, gates: int | str, seq: int, dirs: int = 1, states: int = 1,
+             batch: int = 1, bits: float = 32) -> LayerCost:  # fmt: skip
     """Cost of a recurrent layer, seed 004 'Inference: Compute & Memory Analysis'.
 
     W = (FM_DIM + HID) * HID * GATES * DIRS * BITS,
@@ -174,16 +155,12 @@ def rnn_cost(
         bits: BITS, precision of weights and activations.
     """
     if isinstance(gates, str):
-        if gates.lower() not in RNN_GATES:
-            raise ValueError(f"gates must be an int or one of {sorted(RNN_GATES)}, got {gates!r}")
-        gates = RNN_GATES[gates.lower()]
+        gates = RNN_GATES[one_of("gates", gates.lower(), RNN_GATES)]
     fm_dim = positive_int("fm_dim", fm_dim)
     hid = positive_int("hid", hid)
     gates = positive_int("gates", gates)
     seq = positive_int("seq", seq)
-    dirs = positive_int("dirs", dirs)
-    if dirs > 2:
-        raise ValueError(f"dirs must be 1 (unidirectional) or 2 (bidirectional), got {dirs}")
+    dirs = one_of("dirs", positive_int("dirs", dirs), (1, 2))
     states = positive_int("states", states)
     batch = positive_int("batch", batch)
     bits = positive_number("bits", bits)
@@ -223,8 +200,6 @@ def training_flops(inference_flops: float, samples: int, epochs: int) -> float:
     samples = positive_int("samples", samples)
     epochs = positive_int("epochs", epochs)
     return 3 * samples * epochs * inference_flops
-
-
 
 
 def flops_per_dollar(flop_per_s: float, price_usd: float) -> float:
@@ -293,39 +268,21 @@ class SeparableCost:
     """A standard k x k convolution and its depthwise-separable factorisation, one image.
 
     Seed 003 ('MobileNet V1: depthwise separable convolution'); Howard et al. 2017,
-    Section 3.1, equations (2) and (5). All counts are for a D_F x D_F output map
-    (stride 1, 'same' padding); biases are left out, as in the paper.
-
-    Attributes:
-        fm_dim, in_ch, out_ch, f_dim: D_F, M, N and D_K.
-        standard_macs: D_K^2 * M * N * D_F^2.
-        depthwise_macs: D_K^2 * M * D_F^2 (one k x k filter per input channel).
-        pointwise_macs: M * N * D_F^2 (a 1 x 1 convolution mixing the channels).
-        standard_params: D_K^2 * M * N weights.
-        depthwise_params: D_K^2 * M weights.
-        pointwise_params: M * N weights.
+    Section 3.1, equations (2) and (5), for a D_F x D_F output map (stride 1, 'same'
+    padding), biases left out as in the paper. MACs: standard D_K^2 M N D_F^2, depthwise
+    D_K^2 M D_F^2 (one k x k filter per input channel), pointwise M N D_F^2 (a 1 x 1
+    convolution mixing the channels); weights (params): the same without D_F^2.
+    ``separable_*`` = depthwise + pointwise.
     """
 
-    fm_dim: int
-    in_ch: int
-    out_ch: int
-    f_dim: int
     standard_macs: int
     depthwise_macs: int
     pointwise_macs: int
+    separable_macs: int
     standard_params: int
     depthwise_params: int
     pointwise_params: int
-
-    @property
-    def separable_macs(self) -> int:
-        """Depthwise plus pointwise MACs."""
-        return self.depthwise_macs + self.pointwise_macs
-
-    @property
-    def separable_params(self) -> int:
-        """Depthwise plus pointwise weights."""
-        return self.depthwise_params + self.pointwise_params
+    separable_params: int
 
     @property
     def mac_ratio(self) -> float:
@@ -343,34 +300,18 @@ def separable_cost(fm_dim: int, in_ch: int, out_ch: int, f_dim: int = 3) -> Sepa
 
     Seed 003: standard convolution costs k x k x M x N, depthwise separable k x k x M +
     1 x 1 x M x N, per output pixel; times D_F^2 for the layer (Howard et al. 2017,
-    eqs. 2 and 4). The standard count is seed 004's conv formula
-    (:func:`course_utils.costs.conv_cost`).
-
-    Args:
-        fm_dim: D_F, side of the output feature map in pixels (stride 1, 'same').
-        in_ch: M, input channels.
-        out_ch: N, output channels.
-        f_dim: D_K, side of the square kernel (3 in MobileNet).
+    eqs. 2 and 4). The standard count is seed 004's conv formula (:func:`conv_cost`).
+    ``fm_dim`` D_F (output side, pixels), ``in_ch`` M, ``out_ch`` N, ``f_dim`` D_K.
 
     Example: the paper's Table 3 layer (D_K 3, M = N = 512, D_F 14) costs 462.4 M MACs
     as a standard convolution and 52.3 M depthwise separable.
     """
-    fm_dim = positive_int("fm_dim", fm_dim)
-    in_ch = positive_int("in_ch", in_ch)
-    out_ch = positive_int("out_ch", out_ch)
-    f_dim = positive_int("f_dim", f_dim)
-    pixels = fm_dim * fm_dim
+    standard = conv_cost(fm_dim, in_ch, out_ch, f_dim)  # checks the four arguments
+    dw, pw, pixels = f_dim * f_dim * in_ch, in_ch * out_ch, fm_dim * fm_dim  # MACs = pixels x weights
     return SeparableCost(
-        fm_dim=fm_dim,
-        in_ch=in_ch,
-        out_ch=out_ch,
-        f_dim=f_dim,
-        standard_macs=conv_cost(fm_dim, in_ch, out_ch, f_dim).macs,
-        depthwise_macs=pixels * f_dim * f_dim * in_ch,
-        pointwise_macs=pixels * in_ch * out_ch,
-        standard_params=f_dim * f_dim * in_ch * out_ch,
-        depthwise_params=f_dim * f_dim * in_ch,
-        pointwise_params=in_ch * out_ch,
+        standard_macs=standard.macs, depthwise_macs=pixels * dw, pointwise_macs=pixels * pw,
+        separable_macs=pixels * (dw + pw), standard_params=f_dim * f_dim * in_ch * out_ch,
+        depthwise_params=dw, pointwise_params=pw, separable_params=dw + pw,
     )
 
 
@@ -382,22 +323,15 @@ def separable_cost_ratio(out_ch: int, f_dim: int = 3) -> float:
     3 x 3 kernels and N from 64 to 1024 it is 1/7.9 to 1/8.9: "8 to 9 times less
     computation" (Section 3.1).
     """
-    out_ch = positive_int("out_ch", out_ch)
-    f_dim = positive_int("f_dim", f_dim)
-    return 1 / out_ch + 1 / f_dim**2
+    return 1 / positive_int("out_ch", out_ch) + 1 / positive_int("f_dim", f_dim) ** 2
 
 
 @dataclass(frozen=True)
 class OpEnergy:
-    """Energy of one operation in a 45 nm process at 0.9 V.
-
-    Attributes:
-        operation: 'add', 'mult' or 'read'.
-        kind: 'int' or 'float' for arithmetic; 'SRAM 8 KB', 'DRAM', ... for reads.
-        bits: operand width.
-        picojoules: energy in pJ (1e-12 J).
-        capacity_bytes: for a read, how many bytes that memory holds (inf for DRAM).
-    """
+    """Energy in ``picojoules`` (1e-12 J) of one operation in a 45 nm process at 0.9 V:
+    ``operation`` 'add', 'mult' or 'read'; ``kind`` 'int' or 'float' for arithmetic, 'SRAM 8 KB',
+    'DRAM', ... for reads; ``bits`` the operand width; ``capacity_bytes`` for a read, how many
+    bytes that memory holds (inf for DRAM)."""
 
     operation: str
     kind: str
@@ -471,13 +405,9 @@ def mac_energy_pj(fmt: str) -> float:
 
 @dataclass(frozen=True)
 class EnergyEstimate:
-    """Energy of one inference in joules, split into arithmetic and weight fetches.
-
-    Attributes:
-        compute_joules: MACs x MAC energy.
-        weight_read_joules: the weights read once per batch, per sample.
-        memory: the read row charged ('SRAM 1 MB', 'DRAM', ...).
-    """
+    """Energy of one inference in joules: ``compute_joules`` (MACs x MAC energy) and
+    ``weight_read_joules`` (the weights read once per batch, per sample) from ``memory``,
+    the read row charged ('SRAM 1 MB', 'DRAM', ...)."""
 
     compute_joules: float
     weight_read_joules: float
@@ -514,8 +444,4 @@ def inference_energy(
     bits = FORMAT_BITS[one_of("fmt", fmt, FORMAT_BITS)]
     memory = memory_for(weights * bits / 8) if memory is None else memory
     read_pj = op_energy_pj("read", memory, 32) * bits / 32
-    return EnergyEstimate(
-        compute_joules=macs * mac_energy_pj(fmt) * 1e-12,
-        weight_read_joules=weights * read_pj * 1e-12 / batch_size,
-        memory=memory,
-    )
+    return EnergyEstimate(macs * mac_energy_pj(fmt) * 1e-12, weights * read_pj * 1e-12 / batch_size, memory)
