@@ -307,7 +307,7 @@ def separable_cost(fm_dim: int, in_ch: int, out_ch: int, f_dim: int = 3) -> Sepa
     as a standard convolution and 52.3 M depthwise separable.
     """
     standard = conv_cost(fm_dim, in_ch, out_ch, f_dim)  # checks the four arguments
-    dw, pw, pixels = f_dim * f_dim * in_ch, in_ch * out_ch, fm_dim * fm_dim  # MACs = pixels x weights
+    dw, pw, pixels = f_dim * f_dim * in_ch, in_ch * out_ch, fm_dim * fm_dim  # MACs = pixels x W
     return SeparableCost(
         standard_macs=standard.macs, depthwise_macs=pixels * dw, pointwise_macs=pixels * pw,
         separable_macs=pixels * (dw + pw), standard_params=f_dim * f_dim * in_ch * out_ch,
@@ -444,4 +444,5 @@ def inference_energy(
     bits = FORMAT_BITS[one_of("fmt", fmt, FORMAT_BITS)]
     memory = memory_for(weights * bits / 8) if memory is None else memory
     read_pj = op_energy_pj("read", memory, 32) * bits / 32
-    return EnergyEstimate(macs * mac_energy_pj(fmt) * 1e-12, weights * read_pj * 1e-12 / batch_size, memory)
+    compute_pj, weight_read_pj = macs * mac_energy_pj(fmt), weights * read_pj / batch_size
+    return EnergyEstimate(compute_pj * 1e-12, weight_read_pj * 1e-12, memory)
