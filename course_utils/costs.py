@@ -45,14 +45,9 @@ RNN_GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}
 
 @dataclass(frozen=True)
 class LayerCost:
-    """W_i, A_i and O_i of one layer (seed 004, 'Inference: Compute & Memory Analysis').
-
-    Attributes:
-        weight_bytes: W_i, the layer's weights in bytes (bits / 8).
-        activation_bytes: A_i, the layer's input activations in bytes for the whole batch.
-        macs: multiply-accumulates for the whole batch.
-        ops: O_i = 2 x ``macs`` (one multiply and one add per MAC).
-    """
+    """W_i, A_i and O_i of one layer (seed 004, 'Inference: Compute & Memory Analysis'):
+    ``weight_bytes`` W_i (bits / 8), ``activation_bytes`` A_i, the input activations of the
+    whole batch, ``macs`` for the whole batch and ``ops`` O_i = 2 x ``macs``."""
 
     weight_bytes: float
     activation_bytes: float
@@ -75,18 +70,11 @@ def _layer_cost(weight_bits: float, activation_bits: float, macs: int) -> LayerC
 def fc_cost(in_features: int, out_features: int, batch: int = 1, bits: float = 32) -> LayerCost:
     """Cost of a fully connected (dense) layer, seed 004 'Inference: Compute & Memory Analysis'.
 
-    W = IN * OUT * BITS, A = BATCH * IN * BITS, O = 2 * BATCH * IN * OUT (biases ignored).
-
-    Args:
-        in_features: IN, inputs per sample.
-        out_features: OUT, outputs per sample.
-        batch: BATCH, samples that share one load of the weights.
-        bits: BITS, precision of weights and activations.
-
-    Returns:
-        A :class:`LayerCost` in bytes and MACs. Its ``arithmetic_intensity`` is the
-        slide's 2 * IN * OUT / (IN * OUT * BITS/8) = 16 / BITS per sample: 0.5 op/B at
-        fp32, 2 at int8, 32 at int8 with batch 16.
+    W = IN * OUT * BITS, A = BATCH * IN * BITS, O = 2 * BATCH * IN * OUT (biases ignored), with
+    IN = ``in_features``, OUT = ``out_features`` per sample, BATCH = ``batch`` samples that share
+    one load of the weights, BITS = ``bits`` of weights and activations. The arithmetic intensity
+    2 * IN * OUT / (IN * OUT * BITS/8) = 16 / BITS per sample is the slide's 0.5 op/B at fp32,
+    2 at int8, 32 at int8 with batch 16.
     """
     in_features = positive_int("in_features", in_features)
     out_features = positive_int("out_features", out_features)
@@ -110,16 +98,9 @@ def conv_cost(
     The slide uses one FM_DIM for both feature maps: A needs the *input* side, O the
     *output* side (one F_DIM^2 * IN_CH dot product per output pixel and channel). The
     two are equal only for 'same' padding and stride 1, which the formula silently
-    assumes. For strided or 'valid' convolutions use :func:`profile`, which takes the
-    output size from the model.
-
-    Args:
-        fm_dim: FM_DIM, side of the (square) feature map, in pixels.
-        in_ch: IN_CH, input channels.
-        out_ch: OUT_CH, output channels (filters).
-        f_dim: F_DIM, side of the (square) filter.
-        batch: BATCH, images per batch.
-        bits: BITS, precision of weights and activations.
+    assumes. For strided or 'valid' convolutions use :func:`course_utils.profiler.profile`: it takes the
+    output size from the model. ``fm_dim``: side of the square feature map in pixels; ``in_ch``
+    and ``out_ch``: channels; ``f_dim``: side of the square filter; ``batch``: images.
     """
     fm_dim = positive_int("fm_dim", fm_dim)
     in_ch = positive_int("in_ch", in_ch)
@@ -143,16 +124,10 @@ def rnn_cost(fm_dim: int, hid: int, gates: int | str, seq: int, dirs: int = 1, s
     O = 2 * (FM_DIM + HID) * HID * GATES * DIRS * SEQ per sequence; the slide leaves out
     BATCH here, this function multiplies by it like the FC and conv rows do.
 
-    Args:
-        fm_dim: FM_DIM, input features per time step.
-        hid: HID, hidden size (state and output of each step).
-        gates: GATES, weight matrices per cell: 1 vanilla RNN, 3 GRU, 4 LSTM, or one of
-            the names in :data:`RNN_GATES` ('rnn', 'gru', 'lstm').
-        seq: SEQ, sequence length (time steps).
-        dirs: DIRS, 1 unidirectional, 2 bidirectional.
-        states: STATES, the slide's worst-case factor on activations (1 = keep one copy).
-        batch: BATCH, sequences per batch.
-        bits: BITS, precision of weights and activations.
+    ``fm_dim``: input features per time step; ``hid``: hidden size; ``gates``: weight matrices
+    per cell (1 vanilla RNN, 3 GRU, 4 LSTM) or a name of :data:`RNN_GATES`; ``seq``: time
+    steps; ``dirs``: 1 or 2 (bidirectional); ``states``: the slide's worst-case factor on
+    activations (1 = keep one copy); ``batch``: sequences.
     """
     if isinstance(gates, str):
         gates = RNN_GATES[one_of("gates", gates.lower(), RNN_GATES)]
@@ -189,12 +164,8 @@ def training_flops(inference_flops: float, samples: int, epochs: int) -> float:
     """Operations to train: 3 * #dataset * #epochs * O_inference (seed 004, 'Training overall').
 
     The 3 is one forward pass plus a backward pass that costs twice the forward one
-    (gradients with respect to the activations and to the weights).
-
-    Args:
-        inference_flops: O_inference, operations of one forward pass of one sample.
-        samples: #dataset, training samples per epoch.
-        epochs: #epochs.
+    (gradients with respect to the activations and to the weights). ``inference_flops``:
+    operations of one forward pass of one sample; ``samples``: training samples per epoch.
     """
     inference_flops = positive_number("inference_flops", inference_flops)
     samples = positive_int("samples", samples)
