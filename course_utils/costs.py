@@ -97,10 +97,10 @@ def conv_cost(
 
     The slide uses one FM_DIM for both feature maps: A needs the *input* side, O the
     *output* side (one F_DIM^2 * IN_CH dot product per output pixel and channel). The
-    two are equal only for 'same' padding and stride 1, which the formula silently
-    assumes. For strided or 'valid' convolutions use :func:`course_utils.profiler.profile`: it takes the
-    output size from the model. ``fm_dim``: side of the square feature map in pixels; ``in_ch``
-    and ``out_ch``: channels; ``f_dim``: side of the square filter; ``batch``: images.
+    two are equal only for 'same' padding and stride 1, which the formula silently assumes;
+    :func:`course_utils.profiler.profile` takes the output size from the model instead.
+    ``fm_dim``: side of the square feature map in pixels; ``in_ch`` and ``out_ch``: channels;
+    ``f_dim``: side of the square filter; ``batch``: images.
     """
     fm_dim = positive_int("fm_dim", fm_dim)
     in_ch = positive_int("in_ch", in_ch)
