@@ -146,7 +146,7 @@ class LiteRTModel:
         :func:`course_utils.timing.compare_latency`. ``x``: one sample (default zeros) or a
         batch, converted to the model's input type here, once."""
         feed = np.zeros(self.input_shape) if x is None else np.asarray(x, np.float64)
-        feed = feed.reshape(-1, *self.input_shape)  # one sample or a batch
+        feed = feed.reshape(-1, *self.input_shape)
         if np.issubdtype(self.input_dtype, np.integer):  # q = clip(round(r / S) + Z)
             (scale, zero), info = self.input_quantization, np.iinfo(self.input_dtype)
             feed = np.clip(round_half_away(feed / scale) + zero, info.min, info.max)
