@@ -20,8 +20,9 @@ and the operations O_i = 2 x multiply-accumulates (MACs), one multiply plus one 
 
 The functions here return bytes (bits / 8), not bits, so that they line up with
 memory sizes and bandwidths elsewhere in the course. Biases are ignored, as on the
-slide. For a whole Keras model, layer by layer, use :func:`profile` (re-exported
-here from :mod:`course_utils.profiler`).
+slide. For a whole Keras model, layer by layer, use :func:`course_utils.profiler.profile`.
+Further down: separable convolution (seed 003), FLOPS per $ and per W, utilization, E = P t,
+and energy per operation (Horowitz 2014).
 """
 
 from __future__ import annotations
@@ -38,30 +39,15 @@ from .validators import (
     positive_number,
 )
 
-__all__ = [
-    "RNN_GATES",
-    "LayerCost",
-    "conv_cost",
-    "fc_cost",
-    "model_size_bytes",
-    "rnn_cost",
-    "training_flops",
-]
-
 RNN_GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}
 """GATES on the slide: weight matrices per recurrent cell (vanilla RNN 1, GRU 3, LSTM 4)."""
 
 
 @dataclass(frozen=True)
 class LayerCost:
-    """W_i, A_i and O_i of one layer (seed 004, 'Inference: Compute & Memory Analysis').
-
-    Attributes:
-        weight_bytes: W_i, the layer's weights in bytes (bits / 8).
-        activation_bytes: A_i, the layer's input activations in bytes for the whole batch.
-        macs: multiply-accumulates for the whole batch.
-        ops: O_i = 2 x ``macs`` (one multiply and one add per MAC).
-    """
+    """W_i, A_i and O_i of one layer (seed 004, 'Inference: Compute & Memory Analysis'):
+    ``weight_bytes`` W_i (bits / 8), ``activation_bytes`` A_i, the input activations of the
+    whole batch, ``macs`` for the whole batch and ``ops`` O_i = 2 x ``macs``."""
 
     weight_bytes: float
     activation_bytes: float
@@ -72,9 +58,7 @@ class LayerCost:
     def arithmetic_intensity(self) -> float:
         """Ops per weight byte, O_i / W_i: seed 004's 'Arithmetic Intensity' slide,
         "with respect to weights assuming weights are off-chip". ``inf`` without weights."""
-        if self.weight_bytes == 0:
-            return math.inf
-        return self.ops / self.weight_bytes
+        return self.ops / self.weight_bytes if self.weight_bytes else math.inf
 
 
 def _layer_cost(weight_bits: float, activation_bits: float, macs: int) -> LayerCost:
@@ -86,18 +70,11 @@ def _layer_cost(weight_bits: float, activation_bits: float, macs: int) -> LayerC
 def fc_cost(in_features: int, out_features: int, batch: int = 1, bits: float = 32) -> LayerCost:
     """Cost of a fully connected (dense) layer, seed 004 'Inference: Compute & Memory Analysis'.
 
-    W = IN * OUT * BITS, A = BATCH * IN * BITS, O = 2 * BATCH * IN * OUT (biases ignored).
-
-    Args:
-        in_features: IN, inputs per sample.
-        out_features: OUT, outputs per sample.
-        batch: BATCH, samples that share one load of the weights.
-        bits: BITS, precision of weights and activations.
-
-    Returns:
-        A :class:`LayerCost` in bytes and MACs. Its ``arithmetic_intensity`` is the
-        slide's 2 * IN * OUT / (IN * OUT * BITS/8) = 16 / BITS per sample: 0.5 op/B at
-        fp32, 2 at int8, 32 at int8 with batch 16.
+    W = IN * OUT * BITS, A = BATCH * IN * BITS, O = 2 * BATCH * IN * OUT (biases ignored), with
+    IN = ``in_features``, OUT = ``out_features`` per sample, BATCH = ``batch`` samples that share
+    one load of the weights, BITS = ``bits`` of weights and activations. The arithmetic intensity
+    2 * IN * OUT / (IN * OUT * BITS/8) = 16 / BITS per sample is the slide's 0.5 op/B at fp32,
+    2 at int8, 32 at int8 with batch 16.
     """
     in_features = positive_int("in_features", in_features)
     out_features = positive_int("out_features", out_features)
@@ -120,17 +97,10 @@ def conv_cost(
 
     The slide uses one FM_DIM for both feature maps: A needs the *input* side, O the
     *output* side (one F_DIM^2 * IN_CH dot product per output pixel and channel). The
-    two are equal only for 'same' padding and stride 1, which the formula silently
-    assumes. For strided or 'valid' convolutions use :func:`profile`, which takes the
-    output size from the model.
-
-    Args:
-        fm_dim: FM_DIM, side of the (square) feature map, in pixels.
-        in_ch: IN_CH, input channels.
-        out_ch: OUT_CH, output channels (filters).
-        f_dim: F_DIM, side of the (square) filter.
-        batch: BATCH, images per batch.
-        bits: BITS, precision of weights and activations.
+    two are equal only for 'same' padding and stride 1, which the formula silently assumes;
+    :func:`course_utils.profiler.profile` takes the output size from the model instead.
+    ``fm_dim``: side of the square feature map in pixels; ``in_ch`` and ``out_ch``: channels;
+    ``f_dim``: side of the square filter; ``batch``: images.
     """
     fm_dim = positive_int("fm_dim", fm_dim)
     in_ch = positive_int("in_ch", in_ch)
@@ -145,16 +115,8 @@ def conv_cost(
     )
 
 
-def rnn_cost(
-    fm_dim: int,
-    hid: int,
-    gates: int | str,
-    seq: int,
-    dirs: int = 1,
-    states: int = 1,
-    batch: int = 1,
-    bits: float = 32,
-) -> LayerCost:
+def rnn_cost(fm_dim: int, hid: int, gates: int | str, seq: int, dirs: int = 1, states: int = 1,
+             batch: int = 1, bits: float = 32) -> LayerCost:  # fmt: skip
     """Cost of a recurrent layer, seed 004 'Inference: Compute & Memory Analysis'.
 
     W = (FM_DIM + HID) * HID * GATES * DIRS * BITS,
@@ -162,28 +124,18 @@ def rnn_cost(
     O = 2 * (FM_DIM + HID) * HID * GATES * DIRS * SEQ per sequence; the slide leaves out
     BATCH here, this function multiplies by it like the FC and conv rows do.
 
-    Args:
-        fm_dim: FM_DIM, input features per time step.
-        hid: HID, hidden size (state and output of each step).
-        gates: GATES, weight matrices per cell: 1 vanilla RNN, 3 GRU, 4 LSTM, or one of
-            the names in :data:`RNN_GATES` ('rnn', 'gru', 'lstm').
-        seq: SEQ, sequence length (time steps).
-        dirs: DIRS, 1 unidirectional, 2 bidirectional.
-        states: STATES, the slide's worst-case factor on activations (1 = keep one copy).
-        batch: BATCH, sequences per batch.
-        bits: BITS, precision of weights and activations.
+    ``fm_dim``: input features per time step; ``hid``: hidden size; ``gates``: weight matrices
+    per cell (1 vanilla RNN, 3 GRU, 4 LSTM) or a name of :data:`RNN_GATES`; ``seq``: time
+    steps; ``dirs``: 1 or 2 (bidirectional); ``states``: the slide's worst-case factor on
+    activations (1 = keep one copy); ``batch``: sequences.
     """
     if isinstance(gates, str):
-        if gates.lower() not in RNN_GATES:
-            raise ValueError(f"gates must be an int or one of {sorted(RNN_GATES)}, got {gates!r}")
-        gates = RNN_GATES[gates.lower()]
+        gates = RNN_GATES[one_of("gates", gates.lower(), RNN_GATES)]
     fm_dim = positive_int("fm_dim", fm_dim)
     hid = positive_int("hid", hid)
     gates = positive_int("gates", gates)
     seq = positive_int("seq", seq)
-    dirs = positive_int("dirs", dirs)
-    if dirs > 2:
-        raise ValueError(f"dirs must be 1 (unidirectional) or 2 (bidirectional), got {dirs}")
+    dirs = one_of("dirs", positive_int("dirs", dirs), (1, 2))
     states = positive_int("states", states)
     batch = positive_int("batch", batch)
     bits = positive_number("bits", bits)
@@ -212,19 +164,13 @@ def training_flops(inference_flops: float, samples: int, epochs: int) -> float:
     """Operations to train: 3 * #dataset * #epochs * O_inference (seed 004, 'Training overall').
 
     The 3 is one forward pass plus a backward pass that costs twice the forward one
-    (gradients with respect to the activations and to the weights).
-
-    Args:
-        inference_flops: O_inference, operations of one forward pass of one sample.
-        samples: #dataset, training samples per epoch.
-        epochs: #epochs.
+    (gradients with respect to the activations and to the weights). ``inference_flops``:
+    operations of one forward pass of one sample; ``samples``: training samples per epoch.
     """
     inference_flops = positive_number("inference_flops", inference_flops)
     samples = positive_int("samples", samples)
     epochs = positive_int("epochs", epochs)
     return 3 * samples * epochs * inference_flops
-
-
 
 
 def flops_per_dollar(flop_per_s: float, price_usd: float) -> float:
@@ -293,39 +239,21 @@ class SeparableCost:
     """A standard k x k convolution and its depthwise-separable factorisation, one image.
 
     Seed 003 ('MobileNet V1: depthwise separable convolution'); Howard et al. 2017,
-    Section 3.1, equations (2) and (5). All counts are for a D_F x D_F output map
-    (stride 1, 'same' padding); biases are left out, as in the paper.
-
-    Attributes:
-        fm_dim, in_ch, out_ch, f_dim: D_F, M, N and D_K.
-        standard_macs: D_K^2 * M * N * D_F^2.
-        depthwise_macs: D_K^2 * M * D_F^2 (one k x k filter per input channel).
-        pointwise_macs: M * N * D_F^2 (a 1 x 1 convolution mixing the channels).
-        standard_params: D_K^2 * M * N weights.
-        depthwise_params: D_K^2 * M weights.
-        pointwise_params: M * N weights.
+    Section 3.1, equations (2) and (5), for a D_F x D_F output map (stride 1, 'same'
+    padding), biases left out as in the paper. MACs: standard D_K^2 M N D_F^2, depthwise
+    D_K^2 M D_F^2 (one k x k filter per input channel), pointwise M N D_F^2 (a 1 x 1
+    convolution mixing the channels); weights (params): the same without D_F^2.
+    ``separable_*`` = depthwise + pointwise.
     """
 
-    fm_dim: int
-    in_ch: int
-    out_ch: int
-    f_dim: int
     standard_macs: int
     depthwise_macs: int
     pointwise_macs: int
+    separable_macs: int
     standard_params: int
     depthwise_params: int
     pointwise_params: int
-
-    @property
-    def separable_macs(self) -> int:
-        """Depthwise plus pointwise MACs."""
-        return self.depthwise_macs + self.pointwise_macs
-
-    @property
-    def separable_params(self) -> int:
-        """Depthwise plus pointwise weights."""
-        return self.depthwise_params + self.pointwise_params
+    separable_params: int
 
     @property
     def mac_ratio(self) -> float:
@@ -343,34 +271,18 @@ def separable_cost(fm_dim: int, in_ch: int, out_ch: int, f_dim: int = 3) -> Sepa
 
     Seed 003: standard convolution costs k x k x M x N, depthwise separable k x k x M +
     1 x 1 x M x N, per output pixel; times D_F^2 for the layer (Howard et al. 2017,
-    eqs. 2 and 4). The standard count is seed 004's conv formula
-    (:func:`course_utils.costs.conv_cost`).
-
-    Args:
-        fm_dim: D_F, side of the output feature map in pixels (stride 1, 'same').
-        in_ch: M, input channels.
-        out_ch: N, output channels.
-        f_dim: D_K, side of the square kernel (3 in MobileNet).
+    eqs. 2 and 4). The standard count is seed 004's conv formula (:func:`conv_cost`).
+    ``fm_dim`` D_F (output side, pixels), ``in_ch`` M, ``out_ch`` N, ``f_dim`` D_K.
 
     Example: the paper's Table 3 layer (D_K 3, M = N = 512, D_F 14) costs 462.4 M MACs
     as a standard convolution and 52.3 M depthwise separable.
     """
-    fm_dim = positive_int("fm_dim", fm_dim)
-    in_ch = positive_int("in_ch", in_ch)
-    out_ch = positive_int("out_ch", out_ch)
-    f_dim = positive_int("f_dim", f_dim)
-    pixels = fm_dim * fm_dim
+    standard = conv_cost(fm_dim, in_ch, out_ch, f_dim)  # checks the four arguments
+    dw, pw, pixels = f_dim * f_dim * in_ch, in_ch * out_ch, fm_dim * fm_dim  # MACs = pixels x W
     return SeparableCost(
-        fm_dim=fm_dim,
-        in_ch=in_ch,
-        out_ch=out_ch,
-        f_dim=f_dim,
-        standard_macs=conv_cost(fm_dim, in_ch, out_ch, f_dim).macs,
-        depthwise_macs=pixels * f_dim * f_dim * in_ch,
-        pointwise_macs=pixels * in_ch * out_ch,
-        standard_params=f_dim * f_dim * in_ch * out_ch,
-        depthwise_params=f_dim * f_dim * in_ch,
-        pointwise_params=in_ch * out_ch,
+        standard_macs=standard.macs, depthwise_macs=pixels * dw, pointwise_macs=pixels * pw,
+        separable_macs=pixels * (dw + pw), standard_params=f_dim * f_dim * in_ch * out_ch,
+        depthwise_params=dw, pointwise_params=pw, separable_params=dw + pw,
     )
 
 
@@ -382,22 +294,15 @@ def separable_cost_ratio(out_ch: int, f_dim: int = 3) -> float:
     3 x 3 kernels and N from 64 to 1024 it is 1/7.9 to 1/8.9: "8 to 9 times less
     computation" (Section 3.1).
     """
-    out_ch = positive_int("out_ch", out_ch)
-    f_dim = positive_int("f_dim", f_dim)
-    return 1 / out_ch + 1 / f_dim**2
+    return 1 / positive_int("out_ch", out_ch) + 1 / positive_int("f_dim", f_dim) ** 2
 
 
 @dataclass(frozen=True)
 class OpEnergy:
-    """Energy of one operation in a 45 nm process at 0.9 V.
-
-    Attributes:
-        operation: 'add', 'mult' or 'read'.
-        kind: 'int' or 'float' for arithmetic; 'SRAM 8 KB', 'DRAM', ... for reads.
-        bits: operand width.
-        picojoules: energy in pJ (1e-12 J).
-        capacity_bytes: for a read, how many bytes that memory holds (inf for DRAM).
-    """
+    """Energy in ``picojoules`` (1e-12 J) of one operation in a 45 nm process at 0.9 V:
+    ``operation`` 'add', 'mult' or 'read'; ``kind`` 'int' or 'float' for arithmetic, 'SRAM 8 KB',
+    'DRAM', ... for reads; ``bits`` the operand width; ``capacity_bytes`` for a read, how many
+    bytes that memory holds (inf for DRAM)."""
 
     operation: str
     kind: str
@@ -471,13 +376,9 @@ def mac_energy_pj(fmt: str) -> float:
 
 @dataclass(frozen=True)
 class EnergyEstimate:
-    """Energy of one inference in joules, split into arithmetic and weight fetches.
-
-    Attributes:
-        compute_joules: MACs x MAC energy.
-        weight_read_joules: the weights read once per batch, per sample.
-        memory: the read row charged ('SRAM 1 MB', 'DRAM', ...).
-    """
+    """Energy of one inference in joules: ``compute_joules`` (MACs x MAC energy) and
+    ``weight_read_joules`` (the weights read once per batch, per sample) from ``memory``,
+    the read row charged ('SRAM 1 MB', 'DRAM', ...)."""
 
     compute_joules: float
     weight_read_joules: float
@@ -514,8 +415,5 @@ def inference_energy(
     bits = FORMAT_BITS[one_of("fmt", fmt, FORMAT_BITS)]
     memory = memory_for(weights * bits / 8) if memory is None else memory
     read_pj = op_energy_pj("read", memory, 32) * bits / 32
-    return EnergyEstimate(
-        compute_joules=macs * mac_energy_pj(fmt) * 1e-12,
-        weight_read_joules=weights * read_pj * 1e-12 / batch_size,
-        memory=memory,
-    )
+    compute_pj, weight_read_pj = macs * mac_energy_pj(fmt), weights * read_pj / batch_size
+    return EnergyEstimate(compute_pj * 1e-12, weight_read_pj * 1e-12, memory)

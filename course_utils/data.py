@@ -1,15 +1,11 @@
 """The course's data: MNIST, shipped in ``datasets/mnist.npz`` and verified by checksum.
 
-The file uses Keras' npz layout (``x_train`` uint8 60000x28x28, ``y_train``,
-``x_test`` 10000x28x28, ``y_test``). It is verified by a SHA-256 of the *array
-contents* (names, dtypes, shapes and bytes), not of the zip container, so the
-copy Keras downloads (different zip headers, same arrays) verifies too.
-
-Offline first: the shipped file is always preferred. Only when it is absent
-(e.g. Colab without a clone of the repository) do we fall back to
-``keras.datasets.mnist.load_data()``, which needs the network. We never copy the
-file into ``~/.keras``: offline, Keras deletes a cached file whose hash is not its
-own (seen on this course's test machine).
+The file has Keras' npz layout (``x_train`` uint8 60000x28x28, ``y_train``, ``x_test``
+10000x28x28, ``y_test``) and is verified by a SHA-256 of the *array contents*, not of the
+zip container, so the copy Keras downloads verifies too. Offline first: the shipped file is
+always preferred; only without a clone (e.g. Colab) does :func:`load_mnist` fall back to
+``keras.datasets.mnist.load_data()``, which needs the network. The file is never copied into
+``~/.keras``: offline, Keras deletes a cached file whose hash is not its own.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
+from .validators import integer
 
 #: SHA-256 over the four arrays of canonical MNIST (see :func:`content_sha256`).
 MNIST_CONTENT_SHA256 = "ea5cfe1ad5ccfc735e41f1af8e5702e4563f84aa5fdd5b77bd0ee0aebd7e29ca"
@@ -40,74 +37,31 @@ def content_sha256(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for name in ARRAY_NAMES:
         a = np.ascontiguousarray(arrays[name])
-        h.update(name.encode())
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
+        h.update(f"{name}{a.dtype}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
 
 
 def _fix_hint(path: Path) -> str:
-    return (
-        f"Fix: restore it from git (`git checkout -- datasets/{path.name}` in the repository), "
-        "or re-clone the course repository."
-    )
+    return (f"Fix: restore it from git (`git checkout -- datasets/{path.name}` in the repository), "
+            "or re-clone the course repository.")  # fmt: skip
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [n for n in ARRAY_NAMES if n not in f.files]
-            if missing:
-                raise DatasetError(
-                    f"{path} is not an MNIST file in Keras' layout: arrays {missing} are missing. "
-                    + _fix_hint(path)
-                )
-            return {n: f[n] for n in ARRAY_NAMES}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DatasetError(
-            f"{path} could not be read as an .npz file ({exc}); it is corrupt or truncated. "
-            + _fix_hint(path)
-        ) from exc
-
-
-def load_mnist(path: str | Path | None = None, verify: bool = True) -> tuple[Split, Split]:
-    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, all uint8.
-
-    x arrays are 28x28 grey images (0-255), y arrays labels 0-9: 60,000 training
-    and 10,000 test examples (LeCun, Cortes & Burges; licence CC BY-SA 3.0).
-
-    Args:
-        path: an ``.npz`` file in Keras' layout. Default: ``datasets/mnist.npz``
-            of the course repository; if there is no clone (e.g. Colab), Keras'
-            download is used instead (needs the network).
-        verify: check the array contents against :data:`MNIST_CONTENT_SHA256`
-            (about 0.1 s).
-
-    Raises:
-        DatasetError: the file is missing, unreadable or its contents differ from
-            canonical MNIST; the message names the file and how to fix it.
-    """
-    if path is None:
-        ddir = paths.datasets_dir()
-        if ddir is None:
-            return _load_via_keras(verify)
-        path = ddir / "mnist.npz"
-    path = Path(path)
     if not path.is_file():
         raise DatasetError(f"MNIST file not found: {path}. " + _fix_hint(path))
-    arrays = _read_npz(path)
-    if verify:
-        digest = content_sha256(arrays)
-        if digest != MNIST_CONTENT_SHA256:
-            raise DatasetError(
-                f"{path} does not contain canonical MNIST (content sha256 {digest[:12]}..., "
-                f"expected {MNIST_CONTENT_SHA256[:12]}...). " + _fix_hint(path)
-            )
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if missing := [n for n in ARRAY_NAMES if n not in f.files]:
+                raise DatasetError(f"{path} is not an MNIST file in Keras' layout: arrays "
+                                   f"{missing} are missing. " + _fix_hint(path))
+            return {n: f[n] for n in ARRAY_NAMES}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DatasetError(f"{path} could not be read as an .npz file ({exc}); it is corrupt "
+                           "or truncated. " + _fix_hint(path)) from exc
 
 
-def _load_via_keras(verify: bool) -> tuple[Split, Split]:
+def _download_via_keras() -> dict[str, np.ndarray]:
     """Fallback without a clone: Keras' download (network needed)."""
     import keras
 
@@ -119,12 +73,30 @@ def _load_via_keras(verify: bool) -> tuple[Split, Split]:
             f"Keras could not download MNIST ({exc}). Fix: clone the repository and run from it, "
             "or connect to the network, or pass path= to a local mnist.npz."
         ) from exc
-    arrays = {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}
-    if verify and content_sha256(arrays) != MNIST_CONTENT_SHA256:
-        raise DatasetError(
-            "Keras' MNIST download does not match canonical MNIST; delete ~/.keras/datasets/mnist.npz and retry."
-        )
-    return (xtr, ytr), (xte, yte)
+    return {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}
+
+
+def load_mnist(path: str | Path | None = None, verify: bool = True) -> tuple[Split, Split]:
+    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, all uint8: 28x28 grey images
+    (0-255) and labels 0-9, 60,000 for training and 10,000 for test (LeCun, Cortes & Burges;
+    licence CC BY-SA 3.0).
+
+    ``path``: an ``.npz`` file in Keras' layout; by default ``datasets/mnist.npz`` of the
+    course repository, or without a clone (Colab) Keras' download. ``verify``: check the
+    contents against :data:`MNIST_CONTENT_SHA256` (about 0.1 s). Raises :class:`DatasetError`
+    when the file is missing, unreadable or not canonical MNIST, naming the file and the fix.
+    """
+    if path is None and (datasets := paths.datasets_dir()) is None:
+        arrays, source = _download_via_keras(), "Keras' MNIST download"
+        fix = "Fix: delete ~/.keras/datasets/mnist.npz and retry."
+    else:
+        path = Path(path) if path is not None else datasets / "mnist.npz"
+        arrays, source, fix = _read_npz(path), str(path), _fix_hint(path)
+    digest = content_sha256(arrays) if verify else MNIST_CONTENT_SHA256
+    if digest != MNIST_CONTENT_SHA256:
+        raise DatasetError(f"{source} does not contain canonical MNIST (content sha256 "
+                           f"{digest[:12]}..., expected {MNIST_CONTENT_SHA256[:12]}...). " + fix)
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
 def to_float_images(x: np.ndarray, pad: int = 0) -> np.ndarray:
@@ -135,9 +107,6 @@ def to_float_images(x: np.ndarray, pad: int = 0) -> np.ndarray:
     """
     if x.ndim != 3:
         raise ValueError(f"x must have shape (N, H, W); got {x.shape}")
-    if pad < 0:
-        raise ValueError(f"pad must be >= 0; got {pad}")
-    out = x.astype(np.float32) / 255.0
-    if pad:
-        out = np.pad(out, ((0, 0), (pad, pad), (pad, pad)))
+    pad = integer("pad", pad, 0)
+    out = np.pad(x.astype(np.float32) / 255.0, ((0, 0), (pad, pad), (pad, pad)))
     return out[..., None]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .numerics import round_half_away
-from .validators import integer, one_of
+from .validators import instance, integer, one_of
 
 #: The converter's four post-training modes, and 'qat' (see :func:`to_tflite`).
 TFLITE_MODES = ("float32", "float16", "dynamic_int8", "full_int8", "qat")
@@ -25,7 +25,6 @@ TFLITE_MODES = ("float32", "float16", "dynamic_int8", "full_int8", "qat")
 #: What the converter and the runtime print on stderr that says nothing to a student.
 _LITERT_NOISE = ("fully_quantize:", "Created TensorFlow Lite XNNPACK delegate", "Ignored output_format",
                  "Ignored drop_control_dependency", "Estimated count of arithmetic ops")
-_TFLITE_IDENTIFIER = b"TFL3"
 
 
 @contextlib.contextmanager
@@ -36,8 +35,7 @@ def _quiet_litert() -> Iterator[None]:
     disabled = logging.root.manager.disable
     with contextlib.redirect_stdout(io.StringIO()), filtered_stderr(NOISE + _LITERT_NOISE), \
             warnings.catch_warnings():
-        for message in (".*Statistics for quantized inputs.*", ".*tf.lite.Interpreter is deprecated.*"):
-            warnings.filterwarnings("ignore", message=message)
+        warnings.filterwarnings("ignore", ".*(Statistics for quantized inputs|tf.lite.Interpreter is deprecated)")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         logging.disable(logging.WARNING)  # 'INFO:tensorflow:Assets written to: /tmp/...'
         try:
@@ -72,20 +70,27 @@ def to_tflite(model: Any, mode: str = "float32", representative_data: Any = None
                              f"(N >= 1, {', '.join(map(str, model.input_shape[1:]))})")
         converter.representative_dataset = lambda: ([rep[i : i + 1]] for i in range(len(rep)))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        converter.inference_input_type = converter.inference_output_type = tf.int8
     with _quiet_litert():
         return bytes(converter.convert())
+
+
+def _tflite_bytes(model_content: bytes | str | Path) -> bytes:
+    """A ``.tflite`` flatbuffer's bytes, from bytes or a path, checked for its 'TFL3' identifier."""
+    if isinstance(model_content, str | Path):
+        model_content = Path(model_content).read_bytes()
+    instance("model_content", model_content, (bytes, bytearray), "bytes object (.tflite) or a path")
+    if bytes(model_content[4:8]) != b"TFL3":
+        raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
+    return bytes(model_content)
 
 
 def interpreter_class() -> type:
     """``ai_edge_litert``'s Interpreter; ``tf.lite.Interpreter`` where it does not import (Intel macOS)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
+    except ImportError:  # the same class as tf.lite.Interpreter
+        from tensorflow.lite.python.interpreter import Interpreter
     return Interpreter
 
 
@@ -94,15 +99,8 @@ class LiteRTModel:
     batch-1 call, its execution plan. Inputs and outputs are float32 as for the Keras model (an
     int8 model's input is quantized with its (S, Z), its output dequantized)."""
 
-    def __init__(self, model_content: bytes | str | Path, num_threads: int = 1) -> None:
-        if isinstance(model_content, str | Path):
-            model_content = Path(model_content).read_bytes()
-        if not isinstance(model_content, bytes | bytearray):
-            raise TypeError(f"model_content must be .tflite bytes or a path, got {type(model_content).__name__}")
-        if bytes(model_content[4:8]) != _TFLITE_IDENTIFIER:
-            raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
-        self.model_content = bytes(model_content)
-        self.num_threads = integer("num_threads", num_threads, 1)
+    def __init__(self, model_content: bytes | str | Path) -> None:
+        self.model_content = _tflite_bytes(model_content)
         self._interpreters: dict[int, Any] = {}
         it = self._interpreter(1)
         inputs, output = it.get_input_details(), it.get_output_details()[0]
@@ -117,7 +115,7 @@ class LiteRTModel:
     def _interpreter(self, batch_size: int) -> Any:
         if batch_size not in self._interpreters:
             with _quiet_litert():
-                it = interpreter_class()(model_content=self.model_content, num_threads=self.num_threads)
+                it = interpreter_class()(model_content=self.model_content, num_threads=1)
                 detail = it.get_input_details()[0]
                 it.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
                 it.allocate_tensors()
@@ -235,12 +233,11 @@ class TfliteAnatomy:
         return self.total_bytes - sum(t.nbytes for t in self.constants) - self.quant_param_bytes
 
 
-def tflite_anatomy(model_content: bytes) -> TfliteAnatomy:
-    """Read a ``.tflite`` flatbuffer's constant tensors and quantization parameters."""
+def tflite_anatomy(model_content: bytes | str | Path) -> TfliteAnatomy:
+    """The constant tensors and quantization parameters of a ``.tflite`` file (bytes or a path)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    if bytes(model_content[4:8]) != _TFLITE_IDENTIFIER:
-        raise ValueError("model_content is not a LiteRT flatbuffer (no 'TFL3' identifier)")
+    model_content = _tflite_bytes(model_content)
     dtype_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if k.isupper()}
     model = schema.Model.GetRootAsModel(model_content, 0)
     constants, quant = [], 0

@@ -1,9 +1,6 @@
-"""The course's models, built from the tables in the lecture material (all ``weights=None``).
-
-Every builder returns a built ``keras.Model`` with random weights: nothing is ever
-downloaded, so the course runs offline. :func:`build` looks a builder up by name
-(the names of :data:`BUILDERS`, which the ``python -m course_utils profile`` command
-also accepts).
+"""The course's models, built from the tables in the lecture material: each builder returns a
+built ``keras.Model`` with random weights (``weights=None``: nothing downloaded, offline).
+:func:`build` looks one up by name (:data:`BUILDERS`; ``python -m course_utils profile`` too).
 """
 
 from __future__ import annotations
@@ -15,19 +12,7 @@ from typing import Any
 import keras
 from keras import layers
 
-__all__ = [
-    "BUILDERS",
-    "alexnet",
-    "build",
-    "darknet19",
-    "lenet5",
-    "lenet_keras",
-    "mlp",
-    "mobilenet_v1",
-    "mobilenet_v2",
-    "resnet50",
-    "vgg16",
-]
+from .validators import fraction, positive_int
 
 
 def lenet5(input_shape: tuple[int, int, int] = (32, 32, 1), classes: int = 10) -> keras.Model:
@@ -42,20 +27,17 @@ def lenet5(input_shape: tuple[int, int, int] = (32, 32, 1), classes: int = 10) -
     plain average pooling (the original has a trainable coefficient, bias and tanh).
     61,706 parameters.
     """
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            layers.Conv2D(6, 5, activation="tanh", name="C1"),
-            layers.AveragePooling2D(pool_size=2, name="S2"),
-            layers.Conv2D(16, 5, activation="tanh", name="C3"),
-            layers.AveragePooling2D(pool_size=2, name="S4"),
-            layers.Conv2D(120, 5, activation="tanh", name="C5"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(84, activation="tanh", name="F6"),
-            layers.Dense(classes, activation="softmax", name="output"),
-        ],
-        name="lenet5",
-    )
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(6, 5, activation="tanh", name="C1"),
+        layers.AveragePooling2D(pool_size=2, name="S2"),
+        layers.Conv2D(16, 5, activation="tanh", name="C3"),
+        layers.AveragePooling2D(pool_size=2, name="S4"),
+        layers.Conv2D(120, 5, activation="tanh", name="C5"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(84, activation="tanh", name="F6"),
+        layers.Dense(classes, activation="softmax", name="output"),
+    ], name="lenet5")  # fmt: skip
 
 
 def lenet_keras(input_shape: tuple[int, int, int] = (32, 32, 1), classes: int = 10) -> keras.Model:
@@ -66,47 +48,33 @@ def lenet_keras(input_shape: tuple[int, int, int] = (32, 32, 1), classes: int = 
     explicit ``pool_size`` and a ``keras.Input`` where the slide (Keras 2) wrote
     ``AveragePooling2D()`` and ``input_shape=(32, 32, 1)``.
     """
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            layers.Conv2D(filters=6, kernel_size=(3, 3), activation="relu"),
-            layers.AveragePooling2D(pool_size=2),
-            layers.Conv2D(filters=16, kernel_size=(3, 3), activation="relu"),
-            layers.AveragePooling2D(pool_size=2),
-            layers.Flatten(),
-            layers.Dense(units=120, activation="relu"),
-            layers.Dense(units=84, activation="relu"),
-            layers.Dense(units=classes, activation="softmax"),
-        ],
-        name="lenet_keras",
-    )
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(filters=6, kernel_size=(3, 3), activation="relu"),
+        layers.AveragePooling2D(pool_size=2),
+        layers.Conv2D(filters=16, kernel_size=(3, 3), activation="relu"),
+        layers.AveragePooling2D(pool_size=2),
+        layers.Flatten(),
+        layers.Dense(units=120, activation="relu"),
+        layers.Dense(units=84, activation="relu"),
+        layers.Dense(units=classes, activation="softmax"),
+    ], name="lenet_keras")  # fmt: skip
 
 
 def mlp(
-    width: int = 512,
-    depth: int = 2,
-    dropout: float = 0.2,
-    input_dim: int = 784,
-    classes: int = 10,
+    width: int = 512, depth: int = 2, dropout: float = 0.2, input_dim: int = 784, classes: int = 10
 ) -> keras.Model:
     """The MLP of seed 002's CPU-vs-GPU sweep: input_dim -> (Dense width relu, Dropout) x depth
     -> Dense classes softmax.
 
-    With ``width=4096`` it is the slide's 'i=12, n=4096' model: 3,215,360 + 16,781,312 +
-    40,970 = 20,037,642 parameters.
-
-    Args:
-        width: units per hidden layer (the sweep's n).
-        depth: hidden layers.
-        dropout: dropout rate after each hidden layer (0 for none).
-        input_dim: input features (784 = a flattened 28x28 MNIST image).
-        classes: output classes.
+    ``width``: units per hidden layer (the sweep's n); ``depth``: hidden layers; ``dropout``:
+    rate after each hidden layer (0 for none); ``input_dim``: input features (784 = a flattened
+    28x28 MNIST image). With ``width=4096`` it is the slide's 'i=12, n=4096' model:
+    3,215,360 + 16,781,312 + 40,970 = 20,037,642 parameters.
     """
-    for name, value in (("width", width), ("depth", depth), ("input_dim", input_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"mlp: {name} must be an integer >= 1, got {value!r}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"mlp: dropout must be in [0, 1), got {dropout!r}")
+    width, depth = positive_int("width", width), positive_int("depth", depth)
+    input_dim = positive_int("input_dim", input_dim)
+    dropout = fraction("dropout", dropout, allow_one=False)
     stack: list[Any] = [keras.Input((input_dim,))]
     for _ in range(depth):
         stack.append(layers.Dense(width, activation="relu"))
@@ -121,37 +89,32 @@ def alexnet(input_shape: tuple[int, int, int] = (227, 227, 3), classes: int = 10
 
     conv1 96@11x11/4 -> max 3/2 -> conv2 256@5x5 (2 groups) -> max 3/2 -> conv3 384@3x3
     -> conv4 384@3x3 (2 groups) -> conv5 256@3x3 (2 groups) -> max 3/2 -> FC 4096 ->
-    FC 4096 -> FC classes; ReLU everywhere, dropout 0.5 after FC6 and FC7. The paper's two GPUs become ``groups=2`` (each half of the filters sees
-    half of the input channels). Local response normalisation is left out (Keras has
-    no such layer; it has no weights and few ops). The input is 227x227, the size
-    that makes the paper's arithmetic work (its text says 224).
+    FC 4096 -> FC classes; ReLU, dropout 0.5 after FC6 and FC7. The two GPUs become
+    ``groups=2``; local response normalisation (no weights, few ops) is left out; the input
+    is 227x227, the size that makes the paper's arithmetic work (its text says 224).
 
-    Seed 004's tables: CONV WEIGHTS 2.332704 M and FC WEIGHTS 58.621952 M (kernels,
-    no biases) match this model exactly; CONV 1.332 GOPs (= 2 x 665,784,864 MACs)
-    too. Its FC 0.044 GOPs does not: the FC layers do 58,621,952 MACs = 0.117 GOPs
-    (as the slide's own ResNet-50 and VGG16 rows, 2 x FC weights, would predict).
+    Seed 004's tables: CONV WEIGHTS 2.332704 M, FC WEIGHTS 58.621952 M (kernels, no biases)
+    and CONV 1.332 GOPs match exactly. Its FC 0.044 GOPs does not: the FC layers do
+    58,621,952 MACs = 0.117 GOPs (2 x FC weights, as the slide's own VGG16 row has it).
     """
     conv = dict(activation="relu", padding="same")
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1"),
-            layers.MaxPooling2D(pool_size=3, strides=2, name="pool1"),
-            layers.Conv2D(256, 5, groups=2, name="conv2", **conv),
-            layers.MaxPooling2D(pool_size=3, strides=2, name="pool2"),
-            layers.Conv2D(384, 3, name="conv3", **conv),
-            layers.Conv2D(384, 3, groups=2, name="conv4", **conv),
-            layers.Conv2D(256, 3, groups=2, name="conv5", **conv),
-            layers.MaxPooling2D(pool_size=3, strides=2, name="pool5"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(4096, activation="relu", name="fc6"),
-            layers.Dropout(0.5, name="drop6"),
-            layers.Dense(4096, activation="relu", name="fc7"),
-            layers.Dropout(0.5, name="drop7"),
-            layers.Dense(classes, activation="softmax", name="fc8"),
-        ],
-        name="alexnet",
-    )
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1"),
+        layers.MaxPooling2D(pool_size=3, strides=2, name="pool1"),
+        layers.Conv2D(256, 5, groups=2, name="conv2", **conv),
+        layers.MaxPooling2D(pool_size=3, strides=2, name="pool2"),
+        layers.Conv2D(384, 3, name="conv3", **conv),
+        layers.Conv2D(384, 3, groups=2, name="conv4", **conv),
+        layers.Conv2D(256, 3, groups=2, name="conv5", **conv),
+        layers.MaxPooling2D(pool_size=3, strides=2, name="pool5"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(4096, activation="relu", name="fc6"),
+        layers.Dropout(0.5, name="drop6"),
+        layers.Dense(4096, activation="relu", name="fc7"),
+        layers.Dropout(0.5, name="drop7"),
+        layers.Dense(classes, activation="softmax", name="fc8"),
+    ], name="alexnet")  # fmt: skip
 
 
 # Darknet-19 as printed by darknet in seed 002: (filters, size) per conv, "M" = max 2/2
@@ -197,17 +160,13 @@ def darknet19(
 def mobilenet_v1(alpha: float = 1.0, resolution: int = 224, classes: int = 1000) -> keras.Model:
     """MobileNet V1 (Howard et al. 2017), seed 003's 'Table 1. MobileNet Body Architecture'.
 
-    ``keras.applications.MobileNet`` with random weights. ``alpha`` is the paper's width
-    multiplier (Table 6: 1.0, 0.75, 0.5, 0.25), ``resolution`` its input side (Table 7:
-    224, 192, 160, 128). The classifier is a 1x1 Conv2D on the pooled 1x1x1024 map,
-    i.e. the paper's FC layer, which the paper's counts include.
-
-    Profiled (:func:`course_utils.profiler.profile`) against the paper: alpha 1.0 /
-    0.75 / 0.5 / 0.25 give 568.7 / 325.4 / 149.5 / 41.0 M MACs (paper 569 / 325 / 149 /
-    41) and 4.23 / 2.59 / 1.33 / 0.47 M trainable parameters (paper 4.2 / 2.6 / 1.3 /
-    0.5; Keras' totals add BatchNorm's moving statistics: 4,253,864 at alpha 1);
-    resolution 192 / 160 / 128 gives 418.1 / 290.7 / 186.4 M MACs (paper 418 / 291 /
-    186). All within 0.3 %.
+    ``keras.applications.MobileNet`` with random weights; ``alpha`` is the paper's width
+    multiplier (Table 6), ``resolution`` its input side (Table 7). The classifier, a 1x1
+    Conv2D on the pooled 1x1x1024 map, is the paper's FC layer. Profiled
+    (:func:`course_utils.profiler.profile`), the MACs of every row of Tables 6 and 7 are
+    within 0.3 % of the paper's: 568.7 M at alpha 1 (paper 569), 41.0 M at alpha 0.25 (41);
+    4.23 M trainable parameters at alpha 1 (paper 4.2 M; Keras' total 4,253,864 adds
+    BatchNorm's moving statistics).
     """
     return keras.applications.MobileNet(
         input_shape=(resolution, resolution, 3), alpha=alpha, weights=None, classes=classes
@@ -239,41 +198,26 @@ def resnet50(input_shape: tuple[int, int, int] = (224, 224, 3), classes: int = 1
     """ResNet-50 (He et al. 2015), ``keras.applications.ResNet50`` with random weights.
 
     Seed 004's tables: CONV WEIGHTS 23.454912 M (conv kernels, no biases), FC WEIGHTS
-    2.048 M, CONV 7.712 GOPs, FC 0.004 GOPs. Keras' version has 25,636,712 parameters:
-    its convolutions keep their biases (26,560) and BatchNorm its moving statistics
-    (53,120); without them it is torchvision's 25,557,032.
-
-    The seed's inference example ("7.7 billion operations, 25.5 MBytes of weight
-    storage, 10.1 MBytes for activations, int8") is reproduced by the profiler: 7.72
-    GFLOPs, and the conv layers' input activations at 8 bits sum to 10.14 MB.
+    2.048 M, CONV 7.712 GOPs, FC 0.004 GOPs. Keras' 25,636,712 parameters are torchvision's
+    25,557,032 plus conv biases (26,560) and BatchNorm's moving statistics (53,120). The
+    profiler reproduces the seed's int8 inference example (7.7 G operations, 25.5 MB of
+    weights, 10.1 MB of activations): 7.72 GFLOPs, conv input activations 10.14 MB.
     """
     return keras.applications.ResNet50(input_shape=input_shape, weights=None, classes=classes)
 
 
-BUILDERS: dict[str, Callable[..., keras.Model]] = {
-    "lenet5": lenet5,
-    "lenet_keras": lenet_keras,
-    "mlp": mlp,
-    "alexnet": alexnet,
-    "darknet19": darknet19,
-    "mobilenet_v1": mobilenet_v1,
-    "mobilenet_v2": mobilenet_v2,
-    "vgg16": vgg16,
-    "resnet50": resnet50,
-}
-"""Builder functions by name."""
+#: Builder functions by name.
+BUILDERS: dict[str, Callable[..., keras.Model]] = {f.__name__: f for f in (
+    lenet5, lenet_keras, mlp, alexnet, darknet19, mobilenet_v1, mobilenet_v2, vgg16, resnet50
+)}  # fmt: skip
 
 
 def build(name: str, **kwargs: Any) -> keras.Model:
     """Build the model called ``name`` (a key of :data:`BUILDERS`), passing ``kwargs`` on.
-
-    Raises:
-        ValueError: unknown name; the message suggests close names and lists all.
-    """
+    An unknown name raises ValueError with close names and the list of all."""
     if name not in BUILDERS:
         close = difflib.get_close_matches(str(name), BUILDERS, n=3)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
-            f"build: unknown model {name!r}.{hint} Known models: {', '.join(BUILDERS)}."
-        )
+        known = ", ".join(BUILDERS)
+        raise ValueError(f"build: unknown model {name!r}.{hint} Known models: {known}.")
     return BUILDERS[name](**kwargs)

@@ -13,18 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from .validators import integer
+from .validators import integer, one_of
 
 
 @dataclass(frozen=True)
 class NumberFormat:
     """A number format by its bit layout: seed 004 'Customized Arithmetic' (Bfloat16, Binary...).
 
-    Floats (``kind='float'``) follow IEEE 754-2008: a sign bit, ``exponent_bits`` of biased
-    exponent and ``mantissa_bits`` of stored fraction (an implicit leading 1 gives one more
-    bit of precision), subnormals below the smallest normal number, the top exponent kept
-    for inf/NaN. Integers (``kind='int'``) are two's complement, in units of a scale S that
-    quantization chooses (see :func:`choose_params`). ``kind='binary'`` is one bit: -1 or +1
+    Floats (``kind='float'``), IEEE 754-2008: a sign bit, ``exponent_bits`` of biased exponent,
+    ``mantissa_bits`` of stored fraction (plus an implicit leading 1), subnormals below the
+    smallest normal, the top exponent kept for inf/NaN. Integers (``kind='int'``): two's
+    complement, in units of a scale S (:func:`choose_params`). ``kind='binary'``: -1 or +1
     times a scale (BinaryConnect/XNOR-Net weights; seed 004's binary networks, FINN).
     """
 
@@ -35,17 +34,14 @@ class NumberFormat:
     mantissa_bits: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("float", "int", "binary"):
-            raise ValueError(f"kind must be 'float', 'int' or 'binary', got {self.kind!r}")
+        one_of("kind", self.kind, ("float", "int", "binary"))
         if self.kind == "float" and 1 + self.exponent_bits + self.mantissa_bits != self.bits:
-            raise ValueError(
-                f"{self.name}: 1 sign + {self.exponent_bits} exponent + {self.mantissa_bits} "
-                f"mantissa bits != {self.bits} bits"
-            )
+            raise ValueError(f"{self.name}: 1 sign + {self.exponent_bits} exponent + "
+                             f"{self.mantissa_bits} mantissa bits != {self.bits} bits")
 
     @property
     def layout(self) -> str:
-        """'1/8/23' (sign/exponent/mantissa) for floats, 'int' or 'sign' otherwise."""
+        """'1/8/23' (sign/exponent/mantissa) for floats, "two's compl." or 'sign only' otherwise."""
         if self.kind == "float":
             return f"1/{self.exponent_bits}/{self.mantissa_bits}"
         return "two's compl." if self.kind == "int" else "sign only"
@@ -59,9 +55,7 @@ class NumberFormat:
         """Largest finite value: (2 - 2^-m) 2^emax for floats, 2^(b-1) - 1 for ints, 1 for binary."""
         if self.kind == "float":
             return (2 - 2.0**-self.mantissa_bits) * 2.0**self._emax
-        if self.kind == "int":
-            return float(2 ** (self.bits - 1) - 1)
-        return 1.0
+        return float(2 ** (self.bits - 1) - 1) if self.kind == "int" else 1.0
 
     @property
     def min_value(self) -> float:
@@ -84,32 +78,25 @@ class NumberFormat:
     @property
     def decimal_digits(self) -> float:
         """Significant decimal digits: log10 2^(m+1) for floats, log10 of the levels otherwise."""
-        if self.kind == "float":
-            return (self.mantissa_bits + 1) * math.log10(2)
-        return self.bits * math.log10(2)
+        return (self.mantissa_bits + 1 if self.kind == "float" else self.bits) * math.log10(2)
 
 
 #: The formats of notebook 06, widest first. bf16 (Google Brain, TPU v2) keeps fp32's 8
 #: exponent bits and so its range; fp16 (IEEE half) trades range for 3 more mantissa bits.
-FORMATS: dict[str, NumberFormat] = {
-    f.name: f
-    for f in (
-        NumberFormat("fp32", 32, "float", 8, 23),  # IEEE 754 single: the training default
-        NumberFormat("fp16", 16, "float", 5, 10),  # IEEE 754 half: GPUs' tensor cores
-        NumberFormat("bf16", 16, "float", 8, 7),  # bfloat16: fp32's range; TPUs and GPUs
-        NumberFormat("int8", 8, "int"),  # x scale S: LiteRT, TensorRT, NPUs
-        NumberFormat("int4", 4, "int"),  # x scale S: LLM weights (GPTQ, AWQ)
-        NumberFormat("binary", 1, "binary"),  # +-1 x scale: BNNs, FINN (seed 004)
-    )
-}
+FORMATS: dict[str, NumberFormat] = {f.name: f for f in (
+    NumberFormat("fp32", 32, "float", 8, 23),  # IEEE 754 single: the training default
+    NumberFormat("fp16", 16, "float", 5, 10),  # IEEE 754 half: GPUs' tensor cores
+    NumberFormat("bf16", 16, "float", 8, 7),  # bfloat16: fp32's range; TPUs and GPUs
+    NumberFormat("int8", 8, "int"),  # x scale S: LiteRT, TensorRT, NPUs
+    NumberFormat("int4", 4, "int"),  # x scale S: LLM weights (GPTQ, AWQ)
+    NumberFormat("binary", 1, "binary"),  # +-1 x scale: BNNs, FINN (seed 004)
+)}  # fmt: skip
 
 
 def _format(fmt: NumberFormat | str) -> NumberFormat:
-    if isinstance(fmt, NumberFormat):
-        return fmt
-    if fmt in FORMATS:
-        return FORMATS[fmt]
-    raise ValueError(f"unknown number format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if not isinstance(fmt, NumberFormat) and fmt not in FORMATS:
+        raise ValueError(f"unknown number format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return fmt if isinstance(fmt, NumberFormat) else FORMATS[fmt]
 
 
 def formats_table() -> str:
@@ -134,10 +121,8 @@ def spacing(fmt: NumberFormat | str, x: Any) -> np.ndarray:
     """
     f = _format(fmt)
     a = np.abs(np.asarray(x, dtype=np.float64))
-    if f.kind == "float":
-        with np.errstate(divide="ignore"):
-            exp = np.floor(np.log2(np.maximum(a, f.min_normal)))
-        gap = 2.0 ** (exp - f.mantissa_bits)
+    if f.kind == "float":  # below the smallest normal, the subnormal step: exponent 1 - emax
+        gap = 2.0 ** (np.floor(np.log2(np.maximum(a, f.min_normal))) - f.mantissa_bits)
     else:
         gap = np.full_like(a, 1.0 if f.kind == "int" else 2.0)
     return np.where(a > f.max_value, np.nan, gap)
@@ -147,17 +132,14 @@ def cast_to_format(x: Any, fmt: NumberFormat | str) -> np.ndarray:
     """``x`` rounded to the nearest fp16 / bf16 / fp32 value and back to float32 (round to
     nearest even, what ``astype`` does); the error this adds is what casting a model costs.
     Values beyond the format's range become +-inf (fp16 overflows above 65504)."""
-    f = _format(fmt)
-    dtypes = {"fp32": np.float32, "fp16": np.float16}
-    if f.name == "bf16":
-        import ml_dtypes  # ships with Keras and TensorFlow
+    import ml_dtypes  # noqa: F401  (registers NumPy's 'bfloat16'; ships with Keras and TensorFlow)
 
-        dtypes["bf16"] = ml_dtypes.bfloat16
-    if f.name not in dtypes:
+    dtypes, name = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}, _format(fmt).name
+    if name not in dtypes:
         raise ValueError(f"cast_to_format handles the floats fp32, fp16 and bf16; quantize to "
-                         f"{f.name} with fake_quantize(x, bits=...) instead")
+                         f"{name} with fake_quantize(x, bits=...) instead")
     with np.errstate(over="ignore"):
-        return np.asarray(x, dtype=np.float32).astype(dtypes[f.name]).astype(np.float32)
+        return np.asarray(x, dtype=np.float32).astype(dtypes[name]).astype(np.float32)
 
 
 def int_range(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int, int]:
@@ -165,12 +147,8 @@ def int_range(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int
     unsigned. ``narrow`` drops the lowest code (-128 for int8), so the range is symmetric:
     LiteRT stores weights as int8 in [-127, 127] with zero point 0 (its quantization spec)."""
     bits = integer("bits", bits, 1)
-    if signed:
-        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    else:
-        lo, hi = 0, 2**bits - 1
-    if narrow:
-        lo += 1
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    lo += 1 if narrow else 0
     if lo >= hi:
         raise ValueError(f"bits={bits} with narrow={narrow} leaves fewer than 2 levels")
     return lo, hi
@@ -193,18 +171,15 @@ class QuantParams:
     @property
     def int_dtype(self) -> np.dtype:
         """The smallest NumPy integer type that holds [qmin, qmax] (int8 for 8 bits and less)."""
-        for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32):
-            info = np.iinfo(dtype)
-            if info.min <= self.qmin and self.qmax <= info.max:
-                return np.dtype(dtype)
-        return np.dtype(np.int64)
+        fits = [t for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64)
+                if np.iinfo(t).min <= self.qmin and self.qmax <= np.iinfo(t).max]  # fmt: skip
+        return np.dtype(fits[0])
 
     def broadcast(self, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         """``scale`` and ``zero_point`` shaped to broadcast against an ``ndim``-d tensor."""
         if self.axis is None:
             return self.scale, self.zero_point
-        shape = [1] * ndim
-        shape[self.axis] = -1
+        shape = [-1 if i == self.axis else 1 for i in range(ndim)]
         return self.scale.reshape(shape), self.zero_point.reshape(shape)
 
 
@@ -214,14 +189,8 @@ def round_half_away(v: np.ndarray) -> np.ndarray:
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
-def choose_params(
-    x: Any,
-    bits: int = 8,
-    symmetric: bool = False,
-    axis: int | None = None,
-    signed: bool = True,
-    narrow: bool | None = None,
-) -> QuantParams:
+def choose_params(x: Any, bits: int = 8, symmetric: bool = False, axis: int | None = None,
+                  signed: bool = True, narrow: bool | None = None) -> QuantParams:  # fmt: skip
     """Scale and zero point for ``x`` from its range (min/max calibration).
 
     Asymmetric (activations): the range [r_min, r_max] is first stretched to contain 0, then
@@ -236,39 +205,34 @@ def choose_params(
     the lowest code (default: ``symmetric``).
     """
     bits = integer("bits", bits, 2 if (symmetric and narrow is not False) else 1)
+    if symmetric and not signed:
+        raise ValueError("symmetric quantization needs signed integers (signed=True)")
     a = np.asarray(x, dtype=np.float64)
     if a.size == 0 or not np.all(np.isfinite(a)):
         raise ValueError("x must be a non-empty tensor of finite numbers")
     narrow = symmetric if narrow is None else narrow
     qmin, qmax = int_range(bits, signed, narrow)
-    if axis is None:
-        reduce: tuple[int, ...] = tuple(range(a.ndim))
-    else:
-        if not isinstance(axis, int) or not -a.ndim <= axis < a.ndim:
-            raise ValueError(f"axis={axis!r} is not an axis of a {a.ndim}-d tensor")
-        axis = axis % a.ndim
-        reduce = tuple(i for i in range(a.ndim) if i != axis)
+    if axis is not None and (not isinstance(axis, int) or not -a.ndim <= axis < a.ndim):
+        raise ValueError(f"axis={axis!r} is not an axis of a {a.ndim}-d tensor")
+    axis = None if axis is None else axis % a.ndim
+    reduce = tuple(i for i in range(a.ndim) if i != axis)  # all axes but the channel axis
     r_min = np.minimum(a.min(axis=reduce), 0.0)
     r_max = np.maximum(a.max(axis=reduce), 0.0)
     if symmetric:
-        if not signed:
-            raise ValueError("symmetric quantization needs signed integers (signed=True)")
         scale = np.maximum(np.abs(r_min), np.abs(r_max)) / qmax
-        zero = np.zeros_like(scale, dtype=np.int64)
     else:
         scale = (r_max - r_min) / (qmax - qmin)
-        safe = np.where(scale > 0, scale, 1.0)
-        zero = np.clip(round_half_away(qmin - r_min / safe), qmin, qmax).astype(np.int64)
     scale = np.where(scale > 0, scale, 1.0)  # an all-zero channel: any scale stores it exactly
-    return QuantParams(np.asarray(scale), np.asarray(zero), bits, qmin, qmax, axis)
+    zero = np.zeros_like(scale) if symmetric else round_half_away(qmin - r_min / scale)
+    zero = np.asarray(np.clip(zero, qmin, qmax).astype(np.int64))
+    return QuantParams(np.asarray(scale), zero, bits, qmin, qmax, axis)
 
 
 def quantize(x: Any, params: QuantParams) -> np.ndarray:
     """q = clip(round(r / S) + Z, q_min, q_max), as the smallest integer dtype that fits."""
     a = np.asarray(x, dtype=np.float64)
     scale, zero = params.broadcast(a.ndim)
-    q = np.clip(round_half_away(a / scale) + zero, params.qmin, params.qmax)
-    return q.astype(params.int_dtype)
+    return np.clip(round_half_away(a / scale) + zero, params.qmin, params.qmax).astype(params.int_dtype)
 
 
 def dequantize(q: Any, params: QuantParams) -> np.ndarray:
@@ -278,9 +242,7 @@ def dequantize(q: Any, params: QuantParams) -> np.ndarray:
     return (scale * (qa - zero)).astype(np.float32)
 
 
-def fake_quantize(
-    x: Any, bits: int = 8, symmetric: bool = True, axis: int | None = None
-) -> np.ndarray:
+def fake_quantize(x: Any, bits: int = 8, symmetric: bool = True, axis: int | None = None) -> np.ndarray:
     """``dequantize(quantize(x))`` with parameters chosen from ``x``: the float tensor a
     quantized model really computes with (its rounding error included)."""
     params = choose_params(x, bits, symmetric=symmetric, axis=axis)
@@ -294,6 +256,5 @@ def sqnr_db(x: Any, x_hat: Any) -> float:
     SQNR grows by 20 log10 2 = 6.02 dB per bit (the classic rule for uniform quantizers).
     """
     a = np.asarray(x, dtype=np.float64)
-    err = a - np.asarray(x_hat, dtype=np.float64)
-    noise = float(np.sum(err**2))
+    noise = float(np.sum((a - np.asarray(x_hat, dtype=np.float64)) ** 2))
     return math.inf if noise == 0 else 10 * math.log10(float(np.sum(a**2)) / noise)

@@ -35,21 +35,14 @@ def _intensity(intensity_flop_per_byte: Any) -> np.ndarray:
     return intensity
 
 
-def _same_shape(result: np.ndarray, like: np.ndarray) -> Any:
-    return float(result) if like.ndim == 0 else result
-
-
 def ridge_point(peak_flop_per_s: float, bandwidth_bytes_per_s: float) -> float:
     """Intensity where the two roofs meet: peak / bandwidth, in FLOP per byte."""
-    return positive_number("peak_flop_per_s", peak_flop_per_s) / positive_number(
-        "bandwidth_bytes_per_s", bandwidth_bytes_per_s
-    )
+    peak = positive_number("peak_flop_per_s", peak_flop_per_s)
+    return peak / positive_number("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
 
 
 def attainable_flop_per_s(
-    intensity_flop_per_byte: Any,
-    peak_flop_per_s: float,
-    bandwidth_bytes_per_s: float,
+    intensity_flop_per_byte: Any, peak_flop_per_s: float, bandwidth_bytes_per_s: float
 ) -> Any:
     """Roofline bound min(peak, intensity x bandwidth) in FLOP/s (Williams et al. 2009).
 
@@ -59,16 +52,15 @@ def attainable_flop_per_s(
     peak = positive_number("peak_flop_per_s", peak_flop_per_s)
     bandwidth = positive_number("bandwidth_bytes_per_s", bandwidth_bytes_per_s)
     intensity = _intensity(intensity_flop_per_byte)
-    return _same_shape(np.minimum(peak, intensity * bandwidth), intensity)
+    attainable = np.minimum(peak, intensity * bandwidth)
+    return float(attainable) if intensity.ndim == 0 else attainable
 
 
 def bound(
     intensity_flop_per_byte: Any, peak_flop_per_s: float, bandwidth_bytes_per_s: float
 ) -> Any:
-    """``'memory'`` left of the ridge point, ``'compute'`` at or right of it.
-
-    Returns a string for a number, an array of strings for an array.
-    """
+    """``'memory'`` left of the ridge point, ``'compute'`` at or right of it: a string for a
+    number, an array of strings for an array."""
     ridge = ridge_point(peak_flop_per_s, bandwidth_bytes_per_s)
     intensity = _intensity(intensity_flop_per_byte)
     labels = np.where(intensity < ridge, "memory", "compute")
@@ -77,21 +69,16 @@ def bound(
 
 @dataclass(frozen=True)
 class Roof:
-    """One machine's roofline: a flat compute roof and a slanted memory roof."""
+    """One machine's roofline, called ``name``: a flat compute roof at ``peak_flop_per_s``
+    (FLOP/s) and a slanted memory roof of slope ``bandwidth_bytes_per_s`` (bytes/s)."""
 
     name: str
     peak_flop_per_s: float
     bandwidth_bytes_per_s: float
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "peak_flop_per_s", positive_number("peak_flop_per_s", self.peak_flop_per_s)
-        )
-        object.__setattr__(
-            self,
-            "bandwidth_bytes_per_s",
-            positive_number("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s),
-        )
+    def __post_init__(self) -> None:  # both stored as checked floats
+        for name in ("peak_flop_per_s", "bandwidth_bytes_per_s"):
+            object.__setattr__(self, name, positive_number(name, getattr(self, name)))
 
     @property
     def ridge_point(self) -> float:
@@ -112,8 +99,5 @@ class Roof:
     def from_device(cls, device: Any, precision: str = "fp32") -> Roof:
         """The roof of a catalogue :class:`~course_utils.hardware.Device` (anything with
         ``name``, ``peak(precision)`` and ``memory_bandwidth_bytes_per_s``) at ``precision``."""
-        return cls(
-            f"{device.name} ({precision})",
-            device.peak(precision),
-            device.memory_bandwidth_bytes_per_s,
-        )
+        peak, bandwidth = device.peak(precision), device.memory_bandwidth_bytes_per_s
+        return cls(f"{device.name} ({precision})", peak, bandwidth)

@@ -1,11 +1,6 @@
-"""Training seed 002's LeNet-like model on MNIST: data split, recipe, progress line, cache.
-
-Notebook 03 trains :func:`course_utils.models.lenet_keras` (81,194 parameters) with this
-module; notebooks 05-07 reuse it: :func:`lenet_data` (MNIST padded to 32x32, validation =
-the last 5,000 training digits, the test digits never looked at while training),
-:func:`compile_lenet` and :func:`train_lenet` (Adam, cosine-decayed rate, batch 128, XLA off,
-one named device), :class:`EpochProgress` (one line per epoch) and :func:`load_or_train_lenet`
-(the trained model cached in ``artifacts/models/lenet_keras.keras``).
+"""Training seed 002's LeNet-like model (:func:`course_utils.models.lenet_keras`) on MNIST:
+trained in notebook 03; :func:`lenet_data`, :func:`compile_lenet`, :class:`EpochProgress` and
+the cached model (:func:`load_or_train_lenet`) are reused by notebooks 05-07.
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ VALIDATION_SIZE = 5000
 SEED = 0
 #: LeNet-5's input side (seed 002 table, 'In | Input | 1 | 32 x 32'): MNIST's 28 + 2 x 2 padding.
 IMAGE_SIDE = 32
-MODEL_FILENAME = "lenet_keras.keras"
 
 
 @dataclass(frozen=True)
@@ -53,10 +47,13 @@ class LeNetData:
     y_test: np.ndarray
 
     def __repr__(self) -> str:
-        return (
-            f"LeNetData(train {len(self.y_train):,}, validation {len(self.y_val):,}, "
-            f"test {len(self.y_test):,}; images {self.x_train.shape[1:]} float32)"
-        )
+        return (f"LeNetData(train {len(self.y_train):,}, validation {len(self.y_val):,}, "
+                f"test {len(self.y_test):,}; images {self.x_train.shape[1:]} float32)")
+
+
+def _lenet_images(x: np.ndarray) -> np.ndarray:
+    """MNIST's uint8 28x28 digits as LeNet's float32 32x32x1 inputs (a 2-pixel zero border)."""
+    return data.to_float_images(x, pad=(IMAGE_SIDE - x.shape[1]) // 2)
 
 
 def lenet_data(validation_size: int = VALIDATION_SIZE, train_size: int | None = None) -> LeNetData:
@@ -70,16 +67,10 @@ def lenet_data(validation_size: int = VALIDATION_SIZE, train_size: int | None = 
     n_fit = len(y_tr) - validation_size
     stop = n_fit if train_size is None else integer("train_size", train_size, 1)
     if n_fit < 1 or stop > n_fit:
-        raise ValueError(
-            f"train_size={train_size} and validation_size={validation_size:,} ask for more than "
-            f"MNIST's {len(y_tr):,} training digits; pass smaller ones"
-        )
-
-    def images(x: np.ndarray) -> np.ndarray:
-        return data.to_float_images(x, pad=(IMAGE_SIDE - x.shape[1]) // 2)
-
-    return LeNetData(images(x_tr[:stop]), y_tr[:stop], images(x_tr[n_fit:]), y_tr[n_fit:],
-                     images(x_te), y_te)  # fmt: skip
+        raise ValueError(f"train_size={train_size} and validation_size={validation_size:,} ask "
+                         f"for more than MNIST's {len(y_tr):,} training digits; pass smaller ones")
+    return LeNetData(_lenet_images(x_tr[:stop]), y_tr[:stop], _lenet_images(x_tr[n_fit:]),
+                     y_tr[n_fit:], _lenet_images(x_te), y_te)  # fmt: skip
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -87,11 +78,9 @@ class EpochProgress(keras.callbacks.Callback):
     lr 4.52e-03``) or none (``'silent'``), never one per batch; use ``fit(verbose=0)``. Records
     ``epoch_seconds`` (wall-clock, validation included) and ``learning_rates`` (epoch ends)."""
 
-    STYLES = ("lines", "silent")
-
     def __init__(self, style: str = "lines", file: IO[str] | None = None) -> None:
         super().__init__()
-        self.style = one_of("style", style, self.STYLES)
+        self.style = one_of("style", style, ("lines", "silent"))
         self.file = file
         self.epoch_seconds: list[float] = []
         self.learning_rates: list[float] = []
@@ -133,13 +122,9 @@ class TrainedLeNet:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def compile_lenet(
-    model: Any,
-    learning_rate: float,
-    total_steps: int,
-    steps_per_execution: int = STEPS_PER_EXECUTION,
-    jit_compile: bool = False,
-) -> Any:
+def compile_lenet(model: Any, learning_rate: float, total_steps: int,
+                  steps_per_execution: int = STEPS_PER_EXECUTION,
+                  jit_compile: bool = False) -> Any:  # fmt: skip
     """Compile ``model`` with the course's recipe: Adam, cosine-decayed rate, cross-entropy.
 
     The rate falls from ``learning_rate`` along half a cosine to 0 after ``total_steps``
@@ -147,35 +132,25 @@ def compile_lenet(
     graph op by op without XLA on every device (Keras' default ``'auto'`` turns XLA on
     whenever a GPU is visible, and CPU and GPU timings would no longer compare).
     """
-    schedule = keras.optimizers.schedules.CosineDecay(
-        positive_number("learning_rate", learning_rate), integer("total_steps", total_steps, 1)
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=integer("steps_per_execution", steps_per_execution, 1),
-        jit_compile=bool(jit_compile),
-    )
+    rate = positive_number("learning_rate", learning_rate)
+    schedule = keras.optimizers.schedules.CosineDecay(rate, integer("total_steps", total_steps, 1))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=bool(jit_compile),
+                  steps_per_execution=integer("steps_per_execution", steps_per_execution, 1))
     return model
 
 
-def train_lenet(
-    epochs: int = EPOCHS,
-    batch_size: int = BATCH_SIZE,
-    learning_rate: float = LEARNING_RATE,
-    data_split: LeNetData | None = None,
-    seed: int = SEED,
-    progress: str | None = "lines",
-    device: str = "cpu",
-) -> TrainedLeNet:
+def train_lenet(epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
+                learning_rate: float = LEARNING_RATE, data_split: LeNetData | None = None,
+                seed: int = SEED, progress: str | None = "lines",
+                device: str = "cpu") -> TrainedLeNet:  # fmt: skip
     """Train seed 002's LeNet-like model (:func:`course_utils.models.lenet_keras`) on MNIST.
 
     Built, compiled and trained inside ``timing.on_device(device)`` (weights and work on the
-    device named: 'cpu', 'gpu', ...), XLA off. ``learning_rate`` is Adam's initial rate (:func:`compile_lenet`); ``data_split`` defaults
-    to :func:`lenet_data`; ``seed`` seeds Python, NumPy and TensorFlow (with oneDNN on, reruns
-    can still differ by a digit or two); ``progress`` is ``'lines'`` or None; a missing GPU
-    raises ``timing.GPUUnavailableError``. Returns a :class:`TrainedLeNet`.
+    device named: 'cpu', 'gpu', ...), XLA off. ``learning_rate`` is Adam's initial rate
+    (:func:`compile_lenet`); ``data_split`` defaults to :func:`lenet_data`; ``seed`` seeds
+    Python, NumPy and TensorFlow (with oneDNN on, reruns can still differ by a digit or two);
+    ``progress`` is ``'lines'`` or None; a missing GPU raises ``timing.GPUUnavailableError``.
     """
     epochs, batch_size = integer("epochs", epochs, 1), integer("batch_size", batch_size, 1)
     seed = integer("seed", seed, 0)
@@ -208,7 +183,7 @@ def train_lenet(
 
 def default_model_path() -> Path:
     """``artifacts/models/lenet_keras.keras``: the trained LeNet notebooks 06 and 07 reuse."""
-    return paths.artifacts_dir("models") / MODEL_FILENAME
+    return paths.artifacts_dir("models") / "lenet_keras.keras"
 
 
 def _shown(path: Path) -> str:
@@ -219,9 +194,7 @@ def _shown(path: Path) -> str:
 
 def save_lenet(model: Any, path: str | Path | None = None) -> Path:
     """Save ``model`` as ``.keras`` (weights, architecture, optimizer state); returns the path.
-
-    Writes a temporary file next to ``path`` and renames it: no reader sees half a model.
-    """
+    Writes a temporary file next to ``path`` and renames it: no reader sees half a model."""
     path = Path(path) if path is not None else default_model_path()
     if path.suffix != ".keras":
         raise ValueError(f"path must end in '.keras' (Keras 3's format), got {path.name!r}")
@@ -245,28 +218,24 @@ def _problem_with(model: Any, min_accuracy: float, check_size: int) -> str | Non
         return f"it has {params:,} parameters, not LeNet-like's {expected:,}"
     if min_accuracy > 0:
         (_, _), (x_te, y_te) = data.load_mnist()
-        x = data.to_float_images(x_te[:check_size], pad=(IMAGE_SIDE - x_te.shape[1]) // 2)
+        x = _lenet_images(x_te[:check_size])
         acc = float(np.mean(model.predict(x, 1000, verbose=0).argmax(1) == y_te[:check_size]))
         if acc < min_accuracy:
-            return f"its accuracy on the first {check_size:,} test digits is {acc:.3f} < min_accuracy={min_accuracy}"
+            return (f"its accuracy on the first {check_size:,} test digits is {acc:.3f} "
+                    f"< min_accuracy={min_accuracy}")
     return None
 
 
-def load_or_train_lenet(
-    path: str | Path | None = None,
-    min_accuracy: float = 0.98,
-    check_size: int = 1000,
-    retrain: bool = False,
-    **train_kwargs: Any,
-) -> Any:
+def load_or_train_lenet(path: str | Path | None = None, min_accuracy: float = 0.98,
+                        check_size: int = 1000, retrain: bool = False,
+                        **train_kwargs: Any) -> Any:  # fmt: skip
     """The trained seed-002 LeNet: loaded from ``path`` if usable, else trained and saved.
 
-    Notebook 03 trains and saves the model; notebooks 06 and 07 reuse it. The file at
-    ``path`` (default :func:`default_model_path`) is used when it loads, has LeNet-like's
-    shape (32x32x1 -> 10, 81,194 parameters) and classifies the first ``check_size`` test
-    digits with at least ``min_accuracy`` (0 skips this check). Otherwise, or with
-    ``retrain=True``, :func:`train_lenet` (given ``train_kwargs``; on the CPU by default)
-    retrains and saves it. One line says which happened and why. Returns the Keras model.
+    The file at ``path`` (default :func:`default_model_path`) is used when it loads, has
+    LeNet-like's shape (32x32x1 -> 10, 81,194 parameters) and classifies the first
+    ``check_size`` test digits with at least ``min_accuracy`` (0 skips this check). Otherwise,
+    or with ``retrain=True``, :func:`train_lenet` (given ``train_kwargs``; on the CPU by
+    default) retrains and saves it. One line says which happened and why.
     """
     path = Path(path) if path is not None else default_model_path()
     min_accuracy = fraction("min_accuracy", min_accuracy)
@@ -291,9 +260,6 @@ def load_or_train_lenet(
     print(f"Trained in {trained.train_seconds:.1f} s and saved to {_shown(path)}.")
     problem = _problem_with(trained.model, min_accuracy, check_size) if min_accuracy else None
     if problem:
-        warnings.warn(
-            f"the retrained LeNet is below min_accuracy={min_accuracy} ({problem}); "
-            "check train_kwargs (epochs, learning_rate)",
-            stacklevel=2,
-        )
+        warnings.warn(f"the retrained LeNet is below min_accuracy={min_accuracy} ({problem}); "
+                      "check train_kwargs (epochs, learning_rate)", stacklevel=2)  # fmt: skip
     return trained.model

@@ -61,11 +61,12 @@ def test_mlp_seed002_sweep_model():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "argument"),
-    [({"width": 0}, "width"), ({"depth": 1.5}, "depth"), ({"dropout": 1.0}, "dropout")],
+    ("kwargs", "error", "argument"),
+    [({"width": 0}, ValueError, "width"), ({"depth": 1.5}, TypeError, "depth"),
+     ({"dropout": 1.0}, ValueError, "dropout")],
 )
-def test_mlp_bad_arguments(kwargs, argument):
-    with pytest.raises(ValueError, match=argument):
+def test_mlp_bad_arguments(kwargs, error, argument):
+    with pytest.raises(error, match=argument):
         models.mlp(**{"width": 8, **kwargs})
 
 
