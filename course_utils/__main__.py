@@ -1,15 +1,10 @@
 """The course's command line: ``python -m course_utils COMMAND ...`` (or ``course-utils``).
 
-Commands:
-
-``profile MODEL [--input-shape 224,224,3] [--batch 1] [--bits 32] [--max-rows N]``
-    the per-layer table of params, MACs, FLOPs and bytes of a model (seed 004's
-    compute and memory analysis, :mod:`course_utils.profiler`). MODEL is a builder
-    name from :data:`course_utils.models.BUILDERS` or a saved ``.keras`` file.
-
-Adding a command: write ``configure(parser)`` (adds its arguments) and
-``run(args) -> int`` (does the work, returns the exit code), and register them in
-:data:`SUBCOMMANDS` with :func:`register`. Exit codes: 0 success, 2 usage error.
+A command is ``configure(parser)`` (adds its arguments) and ``run(args) -> int`` (does the work,
+returns the exit code: 0 success, 2 usage error), joined here by :func:`register`. Here lives
+``profile MODEL [--input-shape 224,224,3] [--batch 1] [--bits 32] [--max-rows N]``: the
+per-layer params, MACs, FLOPs and bytes of a builder (:data:`course_utils.models.BUILDERS`) or
+a ``.keras`` file (seed 004, :mod:`course_utils.profiler`); the others live in their modules.
 """
 
 from __future__ import annotations
@@ -18,9 +13,8 @@ import argparse
 import inspect
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "UsageError", "main", "register"]
 
@@ -29,8 +23,7 @@ class UsageError(Exception):
     """A command's arguments are wrong; :func:`main` prints the message and returns 2."""
 
 
-@dataclass(frozen=True)
-class Subcommand:
+class Subcommand(NamedTuple):
     """One ``python -m course_utils`` command."""
 
     help: str
@@ -42,48 +35,32 @@ SUBCOMMANDS: dict[str, Subcommand] = {}
 """The registered commands by name."""
 
 
-def register(
-    name: str,
-    help: str,
-    configure: Callable[[argparse.ArgumentParser], None],
-    run: Callable[[argparse.Namespace], int],
-) -> None:
+def register(name: str, help: str, configure: Callable, run: Callable) -> None:
     """Add command ``name`` to :data:`SUBCOMMANDS` (it must not exist yet)."""
     if name in SUBCOMMANDS:
         raise ValueError(f"register: command {name!r} already exists")
-    SUBCOMMANDS[name] = Subcommand(help=help, configure=configure, run=run)
+    SUBCOMMANDS[name] = Subcommand(help, configure, run)
 
 
-# ------------------------------------------------------------------------ profile
 def _shape(text: str) -> tuple[int, ...]:
-    """'224,224,3' -> (224, 224, 3)."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
+    """'224,224,3' (or '224x224x3') -> (224, 224, 3)."""
+    parts = text.replace("x", ",").split(",")
+    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(
             f"expected positive integers separated by commas, like 224,224,3; got {text!r}"
         )
-    return shape
+    return tuple(int(p) for p in parts)
 
 
 def _configure_profile(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "model", help="a builder name (lenet_keras, resnet50, ...) or a path to a .keras file"
-    )
-    parser.add_argument(
-        "--input-shape",
-        type=_shape,
-        metavar="H,W,C",
+    add = parser.add_argument
+    add("model", help="a builder name (lenet_keras, resnet50, ...) or a path to a .keras file")
+    add("--input-shape", type=_shape, metavar="H,W,C",
         help="input shape without the batch dimension, e.g. 224,224,3 (builders only; "
-        "MobileNets take a square H,H,3, the MLP one number)",
-    )
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    parser.add_argument(
-        "--bits", type=float, default=32, help="bits per weight and activation (default 32)"
-    )
-    parser.add_argument("--max-rows", type=int, metavar="N", help="show at most N layer rows")
+        "MobileNets take a square H,H,3, the MLP one number)")  # fmt: skip
+    add("--batch", type=int, default=1, help="batch size (default 1)")
+    add("--bits", type=float, default=32, help="bits per weight and activation (default 32)")
+    add("--max-rows", type=int, metavar="N", help="show at most N layer rows")
 
 
 def _builder_kwargs(name: str, builder: Callable[..., Any], shape: tuple[int, ...]) -> dict:
@@ -106,17 +83,14 @@ def _load(spec: str, shape: tuple[int, ...] | None) -> Any:
     """The model named ``spec``: a builder name or a saved model file."""
     from . import models
 
-    path = Path(spec)
-    if path.suffix in (".keras", ".h5"):
-        if not path.is_file():
+    if Path(spec).suffix in (".keras", ".h5"):
+        if not Path(spec).is_file():
             raise UsageError(f"no such model file: {spec}")
         if shape:
-            raise UsageError(
-                "--input-shape works with builder names only; a saved model keeps its own"
-            )
+            raise UsageError("--input-shape is for builder names; a saved model keeps its own")
         import keras
 
-        return keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(spec, compile=False)
     builder = models.BUILDERS.get(spec)
     kwargs = _builder_kwargs(spec, builder, shape) if builder and shape else {}
     try:
@@ -132,19 +106,14 @@ def _run_profile(args: argparse.Namespace) -> int:
 
     model = _load(args.model, args.input_shape)
     try:
-        result = profile(model, batch_size=args.batch, bits=args.bits)
-        print(result.table(max_rows=args.max_rows))
+        print(profile(model, batch_size=args.batch, bits=args.bits).table(max_rows=args.max_rows))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     return 0
 
 
-register(
-    "profile",
-    help="per-layer params, MACs, FLOPs and bytes of a model (seed 004)",
-    configure=_configure_profile,
-    run=_run_profile,
-)
+register("profile", "per-layer params, MACs, FLOPs and bytes of a model (seed 004)",
+         _configure_profile, _run_profile)  # fmt: skip
 
 from .labs import cpu_vs_gpu as _cpu_vs_gpu  # noqa: E402  (notebook 04's benchmark; imports no TensorFlow)
 
@@ -153,21 +122,14 @@ register("gpu-check", help=_cpu_vs_gpu.HELP, configure=_cpu_vs_gpu.configure, ru
 from . import classreport as _classreport  # noqa: E402  (results packs -> one HTML page)
 from . import results as _results  # noqa: E402
 
-register(
-    "results", help=_results.PACK_HELP, configure=_results.configure_pack, run=_results.run_pack
-)
-register(
-    "class-report", help=_classreport.HELP, configure=_classreport.configure, run=_classreport.run
-)
+register("results", _results.PACK_HELP, _results.configure_pack, _results.run_pack)
+register("class-report", _classreport.HELP, _classreport.configure, _classreport.run)
 
 
-# --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-parser per registered command."""
-    parser = argparse.ArgumentParser(
-        prog="python -m course_utils",
-        description="Command-line tools of the 'Deep Learning meets Hardware' course.",
-    )
+    description = "Command-line tools of the 'Deep Learning meets Hardware' course."
+    parser = argparse.ArgumentParser(prog="python -m course_utils", description=description)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in SUBCOMMANDS.items():
         command.configure(commands.add_parser(name, help=command.help, description=command.help))

@@ -1,21 +1,22 @@
 """The class on one page: every student's results read back, for the instructor (issue 15).
 
-Students hand in one pack of their results cards each (:func:`course_utils.results.pack`);
-``python -m course_utils class-report FOLDER -o report.html`` reads the packs (or loose cards,
-one sub-folder per student) and writes one self-contained HTML page, figures embedded, nothing
-loaded from the network: the machines; the class on one roofline (notebook 08); LeNet's
-training time against cores (03); int8 against fp32 latency by int8 instruction set (06); each
-machine's CPU-vs-GPU crossover (04); each metric's spread, catalogue and seed 002 devices as
-references; outliers by name. In a notebook: ``c = load_class(FOLDER)``, then ``tables(c)``
-and ``figures(c)``. Bad input never stops it: each file skipped or partly used gets ONE line
-in ``c.problems`` naming it and why; files are only read.
+``python -m course_utils class-report FOLDER -o report.html`` reads the students' packs
+(:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
+self-contained HTML page, nothing loaded from the network: the :data:`TABLES` (the machines,
+the class on one roofline, LeNet against cores, int8 against fp32, CPU-vs-GPU crossovers, each
+metric's spread against catalogue and seed 002 devices, outliers) and their figures. In a
+notebook: ``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never
+stops it: each file skipped or partly used gets ONE line in ``c.problems`` naming it and why;
+files are only read.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
+import itertools
 import math
 import re
 import statistics
@@ -29,16 +30,13 @@ import numpy as np
 from . import hardware, plots, results
 from .roofline import attainable_flop_per_s
 
-#: Where each part of the report reads its numbers: "NN/metric_name" on notebook NN's card.
-#: When a notebook renames a metric, change it here; "metrics" lists the strip plots (the
-#: table under them shows every metric of every card).
-# fmt: off
+#: Where each part of the report reads its numbers: "NN/metric_name" on notebook NN's card (when
+#: a notebook renames a metric, change it here). "metrics": the strip plots (its table: all).
 SECTIONS: dict[str, dict[str, str]] = {
     "roofline": {"peak": "08/measured_peak_flop_per_s",
                  "bandwidth": "08/measured_bandwidth_bytes_per_s"},
     "lenet": {"training": "03/train_seconds"},
-    "int8": {"LeNet fp32": "06/float32_latency_seconds",
-             "LeNet int8": "06/int8_latency_seconds",
+    "int8": {"LeNet fp32": "06/float32_latency_seconds", "LeNet int8": "06/int8_latency_seconds",
              "MobileNet fp32": "06/mobilenet_float32_latency_seconds",
              "MobileNet int8": "06/mobilenet_int8_latency_seconds"},
     "crossover": {"measured": "04/crossover_params_gpu",
@@ -52,8 +50,7 @@ SECTIONS: dict[str, dict[str, str]] = {
                 "pruned accuracy (07)": "07/pruned_accuracy",
                 "peak (08)": "08/measured_peak_flop_per_s",
                 "bandwidth (08)": "08/measured_bandwidth_bytes_per_s"},
-}
-# fmt: on
+}  # fmt: skip
 SI_UNITS = ("FLOP/s", "B/s", "s", "FLOP", "MAC", "B", "bytes", "J", "params", "images/s")
 OUTLIER_Z = 3.5  # robust z-score (median and MAD, Iglewicz & Hoaglin 1993) that names a value
 
@@ -75,8 +72,7 @@ class Machine:
     @property
     def simd(self) -> str:
         """Widest SIMD extension, 'none' or 'unknown' (older cards do not record it)."""
-        found = self.facts.get("simd")
-        return "unknown" if found is None else (found or ["none"])[-1]
+        return (self.facts["simd"] or ["none"])[-1] if "simd" in self.facts else "unknown"
 
     @property
     def int8_isa(self) -> str:
@@ -98,16 +94,16 @@ class ClassData:
     problems: list[str]
 
 
-# ------------------------------------------------------------------------- reading
-
-
 def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
-    """(alias or None for loose cards, usable cards) of one file; ``note`` gets its problems."""
+    """(alias, None for a loose card; its usable cards) of one file: ValueError says why none
+    is usable; ``note`` gets what was left out."""
     data = results.read_json(path)
     if not (isinstance(data, dict) and ("format" in data or "cards" in data)):
         card, notes = results.check_card(data)
+        if not card:
+            raise ValueError("; ".join(notes))
         note += notes
-        return None, [card] if card else []
+        return None, [card]
     if data.get("format") != results.PACK_FORMAT or not isinstance(data.get("cards"), list):
         raise ValueError(f"says it is a pack but is not a {results.PACK_FORMAT!r} with a card list")
     version = data.get("schema_version")
@@ -118,14 +114,13 @@ def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
     except (TypeError, ValueError):
         alias = path.stem
         note.append(f"no valid alias, shown as {alias!r}")
-    cards, where = [], {}  # where: a problem -> the cards that have it
-    for i, raw in enumerate(data["cards"]):
-        card, notes = results.check_card(raw)
+    checked = [results.check_card(raw) for raw in data["cards"]]
+    where: dict[str, list[str]] = {}  # a problem -> the cards (numbered from 1) that have it
+    for i, (_, notes) in enumerate(checked, 1):
         for n in notes:
-            where.setdefault(n, []).append(str(i + 1))
-        cards += [card] if card else []
-    note += [f"card {', '.join(cards_)}: {n}" for n, cards_ in where.items()]
-    if not cards:
+            where.setdefault(n, []).append(str(i))
+    note += [f"card {', '.join(numbers)}: {n}" for n, numbers in where.items()]
+    if not (cards := [card for card, _ in checked if card]):
         raise ValueError("pack holds no usable card")
     return alias, cards
 
@@ -151,24 +146,17 @@ def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassDat
         except (OSError, ValueError) as exc:
             problems.append(f"{rel}: {'; '.join([*note, str(exc)])}; skipped")
             continue
-        if not found:
-            problems.append(f"{rel}: {'; '.join(note)}; skipped")
-            continue
         source = rel if alias else path.parent.relative_to(folder).as_posix()
         alias = alias or (source if source != "." else "loose cards")
         if owner.setdefault(alias, source) != source:
-            n = 2
-            while f"{alias} ({n})" in owner:
-                n += 1
+            n = next(n for n in itertools.count(2) if f"{alias} ({n})" not in owner)
             note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{alias} ({n})'")
             alias = f"{alias} ({n})"
             owner[alias] = source
         cards.setdefault(alias, []).extend((card, rel) for card in found)
         if note:
             problems.append(f"{rel}: {'; '.join(note)}; partly used")
-    machines = []
-    for alias, entries in cards.items():
-        machines += _machines(alias, entries, problems)
+    machines = [m for alias, entries in cards.items() for m in _machines(alias, entries, problems)]
     return ClassData(machines, problems)
 
 
@@ -183,9 +171,8 @@ def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) 
         groups.setdefault(fingerprint, []).append((card, rel))
     machines = []
     for i, group in enumerate(groups.values()):
-        label = alias if len(groups) == 1 else f"{alias} (machine {i + 1})"
-        machine = Machine(label)
-        seen: dict[str, str] = {}
+        machine = Machine(alias if len(groups) == 1 else f"{alias} (machine {i + 1})")
+        seen: dict[str, str] = {}  # notebook -> the file of its card
         for card, rel in group:
             nb = card["notebook"][:2]
             if nb in seen:
@@ -199,9 +186,6 @@ def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) 
     return machines
 
 
-# -------------------------------------------------------------------------- tables
-
-
 def reference_devices(c: ClassData) -> list[hardware.Device]:
     """Catalogue CPUs and boards, and the catalogued GPUs the class's machines have (fp32)."""
     gpus = {hardware.catalog_gpu(g) for m in c.machines for g in m.facts.get("gpus", [])}
@@ -212,14 +196,12 @@ def reference_devices(c: ClassData) -> list[hardware.Device]:
 def references(c: ClassData, unit: str) -> list[tuple[str, float]]:
     """(label, value) for a metric in FLOP/s (fp32 peaks) or B/s (memory bandwidths): the
     :func:`reference_devices` and seed 002's K80/TPU/P40 table; none for other units."""
-    unit = unit.split(",")[0].strip()
-    if unit not in ("FLOP/s", "B/s"):
+    if (unit := unit.split(",")[0].strip()) not in ("FLOP/s", "B/s"):  # 's, batch 1' -> 's'
         return []
     flop = unit == "FLOP/s"
     own = [(d.name, d.peak("fp32") if flop else d.memory_bandwidth_bytes_per_s)
            for d in reference_devices(c)]  # fmt: skip
-    quantity = "training TOPS" if flop else "bandwidth"
-    seed = hardware.seed_002_accelerator_table()
+    quantity, seed = "training TOPS" if flop else "bandwidth", hardware.seed_002_accelerator_table()
     return own + [(f"seed 002: {r.device}", r.seed_value) for r in seed
                   if r.quantity == quantity and r.seed_value]  # fmt: skip
 
@@ -250,7 +232,6 @@ def _pairs(c: ClassData, net: str) -> list[tuple[Machine, float, float]]:
 
 
 #: Each table of :func:`tables`: its title on the page and its columns (units in brackets).
-# fmt: off
 TABLES = {
     "machines": ("The machines",
                  "machine|CPU|cores|logical CPUs|SIMD|int8 dot product|GPUs|notebooks"),
@@ -263,8 +244,7 @@ TABLES = {
     "metrics": ("Each metric across the class",
                 "notebook|metric|unit|machines|min|median|max|references"),
     "outliers": ("Outliers", "machine|notebook|metric|value|why"),
-}
-# fmt: on
+}  # fmt: skip
 
 
 def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
@@ -301,15 +281,11 @@ def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
     return {name: [dict(zip(columns[name], r, strict=True)) for r in rows[name]] for name in TABLES}
 
 
-# ------------------------------------------------------------------------- figures
-
-
 def _fmt(value: Any, unit: str = "") -> str:
     """``value`` with an SI prefix where its unit takes one ('186 GFLOP/s'), else 4 digits."""
     if not isinstance(value, float):
         return "" if value is None else str(value)
-    base = unit.split(",")[0].strip()
-    if base in SI_UNITS:
+    if (base := unit.split(",")[0].strip()) in SI_UNITS:
         return plots.si(value, base)
     number = f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
     return f"{number} {base}".strip()
@@ -320,14 +296,13 @@ def _axis(ax: Any, which: str, unit: str, values: list[float]) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     lo, hi, axis = min(values), max(values), getattr(ax, f"{which}axis")
+    base = unit.split(",")[0].strip()
     if lo > 0 and hi > 3 * lo:
         getattr(ax, f"set_{which}scale")("log")
         axis.set_major_locator(LogLocator(subs=(1.0,) if hi > 300 * lo else (1.0, 2.0, 5.0)))
         axis.set_minor_formatter(NullFormatter())
-    base = unit.split(",")[0].strip()
-    axis.set_major_formatter(
-        FuncFormatter(lambda v, _: plots.si(v, base) if base in SI_UNITS else f"{v:.3g}")
-    )
+    tick = (lambda v, _: plots.si(v, base)) if base in SI_UNITS else (lambda v, _: f"{v:.3g}")
+    axis.set_major_formatter(FuncFormatter(tick))
 
 
 def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units: str) -> None:
@@ -342,7 +317,8 @@ def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units
 
 
 def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
-    ax = fig.add_subplot()
+    ax = fig.add_subplot(xscale="log", yscale="log", xlabel="intensity [FLOP/byte]",
+                         ylabel="attainable", title="The class on one roofline (notebook 08)")
     intensity = np.logspace(-2, 3, 200)  # FLOP/byte
     for r in rows:
         roof = attainable_flop_per_s(intensity, r["peak [FLOP/s]"], r["bandwidth [B/s]"])
@@ -353,23 +329,42 @@ def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
         ax.text(intensity[-1], roof[-1], f" {d.name}", fontsize=7, va="center")
     ax.plot([], [], color=plots.COLORS["measured"], label="a machine of the class, measured")
     ax.plot([], [], "--", color=plots.COLORS["estimate"], label="catalogue, fp32 datasheet")
-    ax.set(xscale="log", yscale="log", xlabel="intensity [FLOP/byte]", ylabel="attainable")
     _axis(ax, "y", "FLOP/s", list(ax.get_ylim()))
-    ax.set_title("The class on one roofline (notebook 08)")
     ax.legend(loc="upper left")
     return fig
 
 
+def _lenet(fig: Any, rows: list[dict[str, Any]]) -> Any:
+    ax = fig.add_subplot(xlabel="CPU cores (jittered)", ylabel="training time",
+                         title="LeNet training time against cores (notebook 03)")
+    rows = [r for r in rows if r["cores"]]
+    jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
+    points = [(r["cores"] * j, r["training [s]"], r["SIMD"])
+              for r, j in zip(rows, jitter, strict=True)]  # fmt: skip
+    _scatter(ax, points, "widest SIMD", units="cores|s")
+    return fig
+
+
+def _int8(fig: Any, c: ClassData) -> Any:
+    for k, net in enumerate(("LeNet", "MobileNet")):
+        ax = fig.add_subplot(1, 2, k + 1, title=f"{net}, batch 1 (notebook 06)",
+                             xlabel="fp32 latency", ylabel="int8 latency (dotted: same speed)")
+        if points := [(f, i, m.int8_isa) for m, f, i in _pairs(c, net)]:
+            ends = [min(min(p[:2]) for p in points), max(max(p[:2]) for p in points)]
+            ax.plot(ends, ends, ":", color="grey")
+            _scatter(ax, points, "int8 dot product", units="s|s")
+    return fig
+
+
 def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
-    ax, rows = fig.add_subplot(), sorted(rows, key=lambda r: r["crossover [params]"])
-    for kind, color in (("measured", "gpu"), ("estimate", "estimate")):
+    ax = fig.add_subplot(xlabel="MLP size where the GPU starts to win",
+                         title="CPU-vs-GPU crossover (notebook 04)")
+    rows = sorted(rows, key=lambda r: r["crossover [params]"])
+    for kind, color, label in (("measured", "gpu", "measured on its GPU"),
+                               ("estimate", "estimate", "estimate, catalogue GPU")):  # fmt: skip
         width = [r["crossover [params]"] if r["source"] == kind else 0 for r in rows]
-        label = "measured on its GPU" if kind == "measured" else "estimate, catalogue GPU"
         ax.barh([r["machine"] for r in rows], width, color=plots.COLORS[color], label=label)
     _axis(ax, "x", "params", [r["crossover [params]"] for r in rows])
-    ax.set(
-        xlabel="MLP size where the GPU starts to win", title="CPU-vs-GPU crossover (notebook 04)"
-    )
     ax.tick_params(axis="y", labelsize=7)
     ax.legend()
     return fig
@@ -378,48 +373,18 @@ def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
 def _strips(fig: Any, c: ClassData, strips: dict[str, str]) -> Any:
     rng = np.random.default_rng(0)
     for k, (role, key) in enumerate(strips.items()):
-        ax = fig.add_subplot(len(strips), 1, k + 1)
+        ax = fig.add_subplot(len(strips), 1, k + 1, yticks=[], ylim=(-1.5, 1.5))
         values = [m.values[key] for m in c.machines if key in m.values]
         unit = next(m.units[key] for m in c.machines if key in m.units)
         ax.scatter(values, rng.uniform(-1, 1, len(values)), s=12, color=plots.COLORS["measured"])
-        refs = references(c, unit)
-        for name, ref in refs:
+        for name, ref in (refs := references(c, unit)):
             color = plots.COLORS["paper" if name.startswith("seed") else "estimate"]
             ax.axvline(ref, color=color, lw=0.8)
             ax.text(ref, 0.97, name, rotation=90, fontsize=6, ha="right", va="top",
                     transform=ax.get_xaxis_transform())  # fmt: skip
         _axis(ax, "x", unit, values + [ref for _, ref in refs])
-        ax.set(yticks=[], ylim=(-1.5, 1.5))
         ax.set_ylabel(f"{role}\n[{unit}]", rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("Each metric across the class (lines: catalogue and seed 002 devices)")
-    return fig
-
-
-def _lenet(fig: Any, rows: list[dict[str, Any]]) -> Any:
-    ax = fig.add_subplot()
-    rows = [r for r in rows if r["cores"]]
-    jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
-    points = [
-        (r["cores"] * j, r["training [s]"], r["SIMD"]) for r, j in zip(rows, jitter, strict=True)
-    ]
-    _scatter(ax, points, "widest SIMD", units="cores|s")
-    ax.set(xlabel="CPU cores (jittered)", ylabel="training time")
-    ax.set_title("LeNet training time against cores (notebook 03)")
-    return fig
-
-
-def _int8(fig: Any, c: ClassData) -> Any:
-    for k, net in enumerate(("LeNet", "MobileNet")):
-        ax, points = (
-            fig.add_subplot(1, 2, k + 1),
-            [(f, i, m.int8_isa) for m, f, i in _pairs(c, net)],
-        )
-        if points:
-            ends = [min(min(p[:2]) for p in points), max(max(p[:2]) for p in points)]
-            ax.plot(ends, ends, ":", color="grey")
-            _scatter(ax, points, "int8 dot product", units="s|s")
-        ax.set(xlabel="fp32 latency", ylabel="int8 latency (dotted: same speed)")
-        ax.set_title(f"{net}, batch 1 (notebook 06)")
     return fig
 
 
@@ -428,84 +393,63 @@ def figures(c: ClassData) -> dict[str, Any]:
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    t, figs = tables(c), {}
-    strips = {
-        r: k for r, k in SECTIONS["metrics"].items() if any(k in m.values for m in c.machines)
-    }
+    figure, t, figs = functools.partial(Figure, layout="constrained"), tables(c), {}
+    keys = {k for m in c.machines for k in m.values}
+    strips = {role: key for role, key in SECTIONS["metrics"].items() if key in keys}
     with mpl.rc_context():
         plots.use_course_style()
         if t["roofline"]:
-            figs["roofline"] = _roofline(
-                Figure(figsize=(8, 5), layout="constrained"), c, t["roofline"]
-            )
+            figs["roofline"] = _roofline(figure(figsize=(8, 5)), c, t["roofline"])
         if t["lenet"]:
-            figs["lenet"] = _lenet(Figure(figsize=(7, 4.2), layout="constrained"), t["lenet"])
+            figs["lenet"] = _lenet(figure(figsize=(7, 4.2)), t["lenet"])
         if t["int8"]:
-            figs["int8"] = _int8(Figure(figsize=(10, 4.2), layout="constrained"), c)
+            figs["int8"] = _int8(figure(figsize=(10, 4.2)), c)
         if t["crossover"]:
             height = 1.2 + 0.22 * len(t["crossover"])
-            figs["crossover"] = _crossover(
-                Figure(figsize=(7, height), layout="constrained"), t["crossover"]
-            )
+            figs["crossover"] = _crossover(figure(figsize=(7, height)), t["crossover"])
         if strips:
-            height = 1.5 * len(strips) + 0.6
-            figs["metrics"] = _strips(Figure(figsize=(8, height), layout="constrained"), c, strips)
+            figs["metrics"] = _strips(figure(figsize=(8, 1.5 * len(strips) + 0.6)), c, strips)
     return figs
 
 
-# ---------------------------------------------------------------------------- page
-
-
-_CSS = (
-    "body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
-    "img{max-width:100%}.problems li{font-family:monospace}"
-)
+_CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%}.problems li{font-family:monospace}")  # fmt: skip
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> str:
+    """Table ``name`` in HTML, each number in the unit its column (or its row) names."""
     if not rows:
         return f'<p class="empty" id="{name}">No card holds these metrics yet.</p>'
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
     unit = re.compile(r"\[(.*)\]")
-    cells = [
-        [_fmt(v, (unit.findall(k) or [r.get("unit", "")])[0]) for k, v in r.items()] for r in rows
-    ]
-    body = "".join(
-        f"<tr>{''.join(f'<td>{html.escape(v)}</td>' for v in row)}</tr>" for row in cells
-    )
+    cells = [[_fmt(v, (unit.findall(k) or [r.get("unit", "")])[0]) for k, v in r.items()]
+             for r in rows]  # fmt: skip
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+                   for row in cells)  # fmt: skip
     return f'<table id="{name}"><tr>{head}</tr>{body}</table>'
 
 
 def write_report(c: ClassData, out: str | Path) -> Path:
     """Write the self-contained HTML page of class ``c`` to ``out``; returns its path."""
     t, figs = tables(c), figures(c)
-    parts = [
-        f"<h1>The class's results</h1><p>{len(c.machines)} machines; "
-        f"{len(c.problems)} files skipped or partly used (listed at the end).</p>"
-    ]
+    parts = [f"<h1>The class's results</h1><p>{len(c.machines)} machines; {len(c.problems)} "
+             "files skipped or partly used (listed at the end).</p>"]  # fmt: skip
     for name, (title, _) in TABLES.items():
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if name in figs:
-            buf = io.BytesIO()
-            figs[name].savefig(buf, format="png", dpi=90, bbox_inches="tight")
-            data = base64.b64encode(buf.getvalue()).decode()
-            parts.append(
-                f'<figure id="fig-{name}"><img alt="{title}" src="data:image/png;base64,{data}"></figure>'
-            )
+            png = io.BytesIO()
+            figs[name].savefig(png, format="png", dpi=90, bbox_inches="tight")
+            src = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+            parts.append(f'<figure id="fig-{name}"><img alt="{title}" src="{src}"></figure>')
         parts.append(_table(name, t[name]))
     items = "".join(f"<li>{html.escape(p)}</li>" for p in c.problems) or "<li>none</li>"
     parts.append(f'<h2>Files skipped or partly used</h2><ul class="problems">{items}</ul>')
-    page = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Class report</title>'
-        f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n"
-    )
     out = Path(out)
-    out.write_text(page, encoding="utf-8")
+    out.write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Class report'
+                   f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n",
+                   encoding="utf-8")  # fmt: skip
     return out
-
-
-# ----------------------------------------------------------------------------- CLI
 
 
 HELP = "one offline HTML page of the class's results packs, for the instructor"
@@ -527,7 +471,6 @@ def run(args: Any) -> int:
     for line in c.problems:
         print(line, file=sys.stderr)
     path = write_report(c, args.out)
-    print(
-        f"wrote {path}: {len(c.machines)} machines, {len(c.problems)} files skipped or partly used"
-    )
+    print(f"wrote {path}: {len(c.machines)} machines, {len(c.problems)} files skipped or partly"
+          " used")
     return 1 if c.problems or not c.machines else 0

@@ -2,10 +2,9 @@
 
 The expected value is always computed by code in the notebook (never typed in), so a check
 stays true on every machine. An unanswered exercise (``...`` or ``None``, or a function that
-still returns ``...``) prints a reminder instead of failing, so the notebook runs top to
-bottom; every check prints one readable sentence and returns True, False or None
-(unanswered). Worked solutions at the end of each notebook call the same checks and
-``assert`` them (see notebooks/CONTRIBUTING.md).
+still returns ``...``) prints a reminder instead of failing, so the notebook runs top to bottom;
+every check prints one readable sentence and returns True, False or None (unanswered). Worked
+solutions at the end of each notebook ``assert`` the same checks (notebooks/CONTRIBUTING.md).
 
 * :func:`check` - a number, a string or a list, e.g. a count worked out by hand.
 * :func:`check_prediction` - a prediction against what the next cell measured, within a
@@ -35,25 +34,17 @@ def _close(answer: Any, expected: Any, rel_tol: float, abs_tol: float) -> bool:
         a, e = np.asarray(answer), np.asarray(expected)
         return a.shape == e.shape and bool(np.allclose(a, e, rtol=rel_tol, atol=abs_tol))
     if isinstance(expected, Sequence):
-        return (
-            isinstance(answer, Sequence)
-            and len(answer) == len(expected)
-            and all(_close(a, e, rel_tol, abs_tol) for a, e in zip(answer, expected, strict=True))
-        )
+        if not (isinstance(answer, Sequence) and len(answer) == len(expected)):
+            return False
+        return all(_close(a, e, rel_tol, abs_tol) for a, e in zip(answer, expected, strict=True))
     try:
         return math.isclose(float(answer), float(expected), rel_tol=rel_tol, abs_tol=abs_tol)
     except (TypeError, ValueError):
         return answer == expected
 
 
-def check(
-    name: str,
-    answer: Any,
-    expected: Any,
-    rel_tol: float = 0.01,
-    abs_tol: float = 0.0,
-    hint: str = "",
-) -> bool | None:
+def check(name: str, answer: Any, expected: Any, rel_tol: float = 0.01, abs_tol: float = 0.0,
+          hint: str = "") -> bool | None:  # fmt: skip
     """Print whether ``answer`` matches ``expected``; return True/False (None if unanswered).
 
     Numbers match within ``rel_tol`` (relative, default 1 %) or ``abs_tol``; strings
@@ -62,8 +53,7 @@ def check(
     if _unanswered(answer):
         print(f"[{name}] not answered yet: replace ... with your answer and run the cell again.")
         return None
-    ok = _close(answer, expected, rel_tol, abs_tol)
-    if ok:
+    if ok := _close(answer, expected, rel_tol, abs_tol):
         print(f"[{name}] correct: {answer!r}")
     else:
         print(f"[{name}] not quite: you said {answer!r}." + (f" Hint: {hint}" if hint else ""))
@@ -88,21 +78,15 @@ def check_prediction(
     ratio = predicted / measured if measured else math.inf
     ok = predicted > 0 and 1 / factor <= ratio <= factor
     verdict = "within" if ok else "outside"
-    print(
-        f"[{name}] you predicted {predicted:.3g}, this machine measured {measured:.3g} "
-        f"(prediction / measurement = {ratio:.2f}: {verdict} the x{factor:g} band)."
-    )
+    print(f"[{name}] you predicted {predicted:.3g}, this machine measured {measured:.3g} "
+          f"(prediction / measurement = {ratio:.2f}: {verdict} the x{factor:g} band).")  # fmt: skip
     return ok
 
 
 def check_function(
-    name: str,
-    fn: Callable[..., Any],
-    cases: Sequence[tuple[Any, ...]],
-    reference: Callable[..., Any],
-    rel_tol: float = 1e-6,
-    abs_tol: float = 1e-9,
-) -> bool | None:
+    name: str, fn: Callable[..., Any], cases: Sequence[tuple[Any, ...]],
+    reference: Callable[..., Any], rel_tol: float = 1e-6, abs_tol: float = 1e-9,
+) -> bool | None:  # fmt: skip
     """Run the student's ``fn`` and ``reference`` on every case (a tuple of arguments) and compare.
 
     Prints how many cases agree and the first that does not; return True/False (None while
@@ -119,9 +103,8 @@ def check_function(
             return None
         want = reference(*args)
         if not _close(got, want, rel_tol, abs_tol):
-            shown = ", ".join(
-                f"array{np.shape(a)}" if isinstance(a, np.ndarray) else repr(a) for a in args
-            )
+            shown = ", ".join(f"array{np.shape(a)}" if isinstance(a, np.ndarray) else repr(a)
+                              for a in args)  # fmt: skip
             print(f"[{name}] case {i + 1} ({shown}): expected {want!r}, got {got!r}.")
             return False
     print(f"[{name}] correct on all {len(cases)} cases.")

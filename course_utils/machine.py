@@ -414,8 +414,8 @@ def _gemm_record(
     )
 
 
-# Arrays touched per element, counted as in McCalpin's STREAM benchmark (1995):
-# copy a = b, scale a = s*b: 2 arrays; add a = b + c, triad a = b + s*c: 3 arrays.
+# Arrays each STREAM kernel names (McCalpin 1995): copy a = b, scale a = s*b: 2; add a = b + c,
+# triad a = b + s*c: 3. Its working set is this many arrays; STREAM counts these bytes as moved.
 STREAM_ARRAYS = {"copy": 2, "scale": 2, "add": 3, "triad": 3}
 
 
@@ -424,8 +424,8 @@ _TRIAD_CHUNK = 2**15  # float64 elements (256 KiB): the s*c temporary stays in c
 
 def _stream_kernel(kind: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, tmp: np.ndarray) -> None:
     s = 3.0
-    if kind == "copy":
-        np.copyto(a, b)
+    if kind == "copy":  # a ufunc, not memcpy: ordinary stores like the other kernels
+        np.positive(b, out=a)
     elif kind == "scale":
         np.multiply(b, s, out=a)
     elif kind == "add":
@@ -440,17 +440,34 @@ def _stream_kernel(kind: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, tmp: 
 
 @dataclass(frozen=True)
 class BandwidthProbe:
-    """A measured STREAM-style kernel: bytes read + written per second (McCalpin, STREAM)."""
+    """A measured STREAM kernel: bytes moved to and from memory per second (McCalpin, STREAM).
+
+    With ``write_allocate`` (the default) the written array counts twice: a write-back
+    cache reads each line of ``a`` before the core overwrites it, so triad moves 4
+    arrays, not the 3 STREAM counts (STREAM's figure is then 25 % low; copy's 33 %).
+    """
 
     kind: str
     size_bytes: int
     threads: int
     calls_per_sample: int
     latency: LatencyStats
+    write_allocate: bool = True
+
+    @property
+    def arrays_moved(self) -> int:
+        """Arrays' worth of traffic per call: the arrays named, plus the written one again
+        if the cache reads it first (write-allocate)."""
+        return STREAM_ARRAYS[self.kind] + (1 if self.write_allocate else 0)
 
     @property
     def bytes_per_call(self) -> int:
-        """Bytes moved by one kernel call: arrays touched x size (copy 2x, triad 3x)."""
+        """Bytes moved by one kernel call: ``arrays_moved`` x size (triad: 4 x size)."""
+        return self.arrays_moved * self.size_bytes
+
+    @property
+    def working_set_bytes(self) -> int:
+        """Bytes the kernel touches: the arrays it names x size (triad: 3 x size)."""
         return STREAM_ARRAYS[self.kind] * self.size_bytes
 
     @property
@@ -470,8 +487,9 @@ class BandwidthProbe:
 
     def __str__(self) -> str:
         return (
-            f"{self.kind} on {self.size_bytes / MiB:g} MiB arrays, {self.threads} thread(s): "
-            f"{self.best_bytes_per_s / 1e9:.1f} GB/s best, {self.median_bytes_per_s / 1e9:.1f} median"
+            f"{self.kind} on {self.size_bytes / MiB:g} MiB arrays, {self.threads} thread(s), "
+            f"{self.arrays_moved} arrays moved: {self.best_bytes_per_s / 1e9:.1f} GB/s best, "
+            f"{self.median_bytes_per_s / 1e9:.1f} median"
         )
 
 
@@ -482,13 +500,18 @@ def measure_bandwidth(
     threads: int | None = None,
     warmup: int = 2,
     min_sample_seconds: float = 2e-3,
+    write_allocate: bool = True,
 ) -> BandwidthProbe:
     """Measure memory bandwidth with a STREAM kernel on float64 arrays of ``size_bytes`` each.
 
-    Bytes moved count reads + writes as STREAM does: ``copy`` (a = b) and
-    ``scale`` (a = s*b) move 2 x size, ``add`` (a = b + c) and ``triad``
-    (a = b + s*c) 3 x size. NumPy writes into preallocated outputs; triad works
-    in cache-sized chunks so ``s*c`` makes no hidden full-size temporary.
+    Bytes moved: the arrays the kernel reads and writes (``copy`` a = b and ``scale``
+    a = s*b: 2; ``add`` a = b + c and ``triad`` a = b + s*c: 3, as STREAM counts), plus,
+    with ``write_allocate``, the written array once more: NumPy's ordinary stores make a
+    write-back cache read each line of ``a`` before overwriting it, so triad moves 4 x size
+    (pass ``write_allocate=False`` for STREAM's own count, or for a machine whose stores
+    skip that read: non-temporal stores, or a core that detects whole-line writes).
+    NumPy writes into preallocated outputs; triad works in cache-sized chunks so
+    ``s*c`` makes no hidden full-size temporary.
     Arrays much larger than the last-level cache measure DRAM; small ones
     measure a cache (see :func:`bandwidth_sweep`). ``threads`` (default: the
     physical cores) split the arrays; NumPy releases the GIL inside its loops.
@@ -543,7 +566,7 @@ def measure_bandwidth(
     finally:
         if pool is not None:
             pool.shutdown()
-    return BandwidthProbe(kind, n * 8, threads, calls, stats)
+    return BandwidthProbe(kind, n * 8, threads, calls, stats, bool(write_allocate))
 
 
 def bandwidth_sweep(
@@ -556,7 +579,7 @@ def bandwidth_sweep(
 
     Default sizes: 16 KiB to 256 MiB per array in steps of 4x. One thread by
     default, so each step is one core's cache; compare with ``local().cache_bytes``
-    (the working set is 2 or 3 arrays, see :data:`STREAM_ARRAYS`). The smallest
+    (the working set is 2 or 3 arrays, :attr:`BandwidthProbe.working_set_bytes`). The smallest
     sizes read low for another reason: each NumPy call costs about a microsecond
     of Python overhead, as long as moving a few tens of KiB from L1.
     """
@@ -566,7 +589,21 @@ def bandwidth_sweep(
     return [measure_bandwidth(s, kind=kind, repeats=repeats, threads=threads) for s in sizes]
 
 
-INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+#: Names shown for CPU flags (results cards, the class report): SIMD extensions, narrowest
+#: first, and the int8 dot-product instructions, whose flags are :data:`INT8_DOT_PRODUCT`.
+SIMD_NAMES = {"sse4_2": "SSE4.2", "asimd": "NEON", "neon": "NEON", "avx": "AVX", "avx2": "AVX2",
+              "sve": "SVE", "avx512f": "AVX-512"}  # fmt: skip
+INT8_NAMES = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
+              "asimddp": "Arm dot product", "i8mm": "Arm i8mm"}  # fmt: skip
+INT8_DOT_PRODUCT = tuple(INT8_NAMES)
+
+
+def flag_names(flags: Iterable[str], names: Mapping[str, str] = SIMD_NAMES) -> list[str]:
+    """The ``names`` (:data:`SIMD_NAMES`, :data:`INT8_NAMES`) of the flags set in ``flags``,
+    spelt as Linux spells them (``avx512_vnni``, ``sse4_2``) or as macOS and NumPy do
+    (``avx512vnni``, ``sse42``)."""
+    spelt = {f.replace("_", "") for f in flags}
+    return list(dict.fromkeys(n for f, n in names.items() if f.replace("_", "") in spelt))
 
 
 def int8_instructions(flags: set[str] | None = None) -> list[str]:

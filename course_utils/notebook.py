@@ -42,15 +42,11 @@ def in_colab() -> bool:
 def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Check versions and APIs, print them and the device, apply the course's plot style.
 
-    Args:
-        need_gpu: the notebook has GPU parts; without a GPU, warn and explain
-            how to get one (the notebook still runs on the CPU).
-        quiet: print nothing (tests).
-
-    Returns ``{"versions": {...}, "cpu": str, "gpus": [...], "colab": bool, "root": Path | None}``
-    (``root``: the course repository, None without one).
-    Raises RuntimeError when a package is missing or too old, or lacks an API the
-    notebooks call, with the command that fixes it.
+    ``need_gpu``: the notebook has GPU parts; without a GPU, warn and explain how to get one
+    (the notebook still runs on the CPU). ``quiet``: print nothing (tests). Returns
+    ``{"versions": {...}, "cpu": str, "gpus": [...], "colab": bool, "root": Path | None}``
+    (``root``: the course repository, None without one). Raises RuntimeError when a package is
+    missing or too old, or lacks an API the notebooks call, with the command that fixes it.
     """
     found = versions.check()
     from .results import machine_info
@@ -58,32 +54,22 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
 
     import_tensorflow()  # quietly: no C++ start-up chatter in the notebook
     versions.check_apis()
-
     info = machine_info()
-    gpus = info.get("gpus", [])
-    root = paths.repo_root()
-    colab = in_colab()
-    report = {"versions": found, "cpu": info["cpu"], "gpus": gpus, "colab": colab, "root": root}
+    gpus, root, colab = info.get("gpus", []), paths.repo_root(), in_colab()
     plots.use_course_style()
     if not quiet:
-        print(
-            f"Python {platform.python_version()} | "
-            + " | ".join(f"{k} {v}" for k, v in found.items())
-        )
+        print(" | ".join([f"Python {platform.python_version()}",
+                          *(f"{k} {v}" for k, v in found.items())]))  # fmt: skip
         print(f"CPU: {info['cpu']} ({info['logical_cpus']} logical CPUs)")
         print("GPU: " + (", ".join(gpus) if gpus else "none visible to TensorFlow"))
         if colab:
             print("Running on Colab.")
     if not gpus and (need_gpu or colab):
-        how = (
-            "On Colab: Runtime > Change runtime type > GPU, then run all cells again."
-            if colab
-            else "Locally: an NVIDIA GPU with its driver and `pip install -e .[gpu]`."
-        )
-        warnings.warn(
-            f"No GPU found: the GPU parts of this notebook fall back to the CPU. {how}",
-            stacklevel=2,
-        )
+        how = "Locally: an NVIDIA GPU with its driver and `pip install -e .[gpu]`."
+        if colab:
+            how = "On Colab: Runtime > Change runtime type > GPU, then run all cells again."
+        warnings.warn(f"No GPU found: the GPU parts of this notebook fall back to the CPU. {how}",
+                      stacklevel=2)  # fmt: skip
     if root is None:
         warnings.warn(
             "No clone of the course found (course_utils was installed without it): MNIST comes "
@@ -92,7 +78,7 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
             "it, or set COURSE_ROOT to a clone.",
             stacklevel=2,
         )
-    return report
+    return {"versions": found, "cpu": info["cpu"], "gpus": gpus, "colab": colab, "root": root}
 
 
 def show_source(obj: Any) -> None:

@@ -1,22 +1,12 @@
 """Results cards: each notebook ends by saving its key measured figures.
 
-A card is ``artifacts/results/<notebook-stem>.json``::
-
-    {"schema_version": 1,
-     "notebook": "03_lenet_mnist",
-     "created_utc": "2026-11-22T10:00:00Z",
-     "machine": {"cpu": ..., "physical_cores": ..., "simd": [...], "int8_dot_product": [...],
-                 "gpus": [...], ...},
-     "metrics": {"test_accuracy": {"value": 0.991, "unit": "fraction"}, ...}}
-
-Metric names are snake_case and carry their unit in the name or the ``unit``
-field (``test_accuracy``, ``int8_bytes``, ``measured_peak_flop_per_s``), so cards
-from different machines can be compared side by side. Every field is described
-in ``course_utils/data/results_schema.md``.
-
-A student hands in one file, a *pack* of all their cards under an alias they
-choose (:func:`pack`, ``python -m course_utils results pack``); the instructor's
-:mod:`course_utils.classreport` reads a folder of packs. :func:`check_card` is the
+A card, ``artifacts/results/<notebook-stem>.json``, holds the ``machine`` that ran the notebook
+(CPU, cores, SIMD, int8 dot product, GPUs, versions) and its ``metrics``, e.g.
+``{"test_accuracy": {"value": 0.991, "unit": "fraction"}}``: snake_case names carrying their
+unit, so cards from different machines compare side by side (every field:
+``course_utils/data/results_schema.md``). A student hands in one *pack* of all their cards
+under an alias they choose (:func:`pack`, ``python -m course_utils results pack``); the
+instructor's :mod:`course_utils.classreport` reads a folder of packs. :func:`check_card` is the
 one reader both use: it says what is wrong with a card and keeps what is usable.
 """
 
@@ -35,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import machine, paths
+from . import machine, paths, validators, versions
 
 SCHEMA_VERSION = 1
 """Version of the card format written by :func:`save_results` (0: older cards without it)."""
@@ -46,150 +36,98 @@ MAX_FILE_BYTES = 2 * 2**20
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")
 Metric = tuple[float, str] | dict[str, Any]
-
-#: SIMD extensions, narrowest first: (name shown, CPU flags that mean it: Linux, macOS, NumPy).
-SIMD_EXTENSIONS = (
-    ("SSE4.2", ("sse4_2", "sse42")),
-    ("NEON", ("asimd", "neon")),
-    ("AVX", ("avx",)),
-    ("AVX2", ("avx2",)),
-    ("SVE", ("sve",)),
-    ("AVX-512", ("avx512f",)),
-)
-#: int8 dot-product instructions (4 int8 products summed into int32 per lane and instruction).
-INT8_DOT_PRODUCT = (
-    ("AVX-512 VNNI", ("avx512_vnni", "avx512vnni")),
-    ("AVX-VNNI", ("avx_vnni", "avxvnni")),
-    ("AMX-INT8", ("amx_int8",)),
-    ("Arm dot product", ("asimddp", "dotprod")),
-    ("Arm i8mm", ("i8mm",)),
-)
 #: machine fields a card may hold and their JSON types (a pack keeps these and nothing else).
-MACHINE_FIELDS = {
-    "cpu": str, "arch": str, "physical_cores": int, "logical_cpus": int, "simd": list,
-    "int8_dot_product": list, "gpus": list, "os": str, "python": str, "tensorflow": str,
-    "keras": str,
-}  # fmt: skip
+MACHINE_FIELDS = {"cpu": str, "arch": str, "physical_cores": int, "logical_cpus": int,
+                  "simd": list, "int8_dot_product": list, "gpus": list, "os": str, "python": str,
+                  "tensorflow": str, "keras": str}  # fmt: skip
 
 
-def extensions(flags: set[str] | frozenset[str], table: tuple = SIMD_EXTENSIONS) -> list[str]:
-    """Names from ``table`` (:data:`SIMD_EXTENSIONS`, :data:`INT8_DOT_PRODUCT`) whose flags are set."""
-    return [name for name, names in table if set(names) & set(flags)]
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def machine_info() -> dict[str, Any]:
     """What ran the notebook: CPU model, cores, SIMD and int8 dot-product instructions, GPUs,
     OS, Python and library versions (the ``machine`` of a card; nothing personal)."""
-    from . import versions
-
-    flags = machine.cpu_flags()  # this machine's CPU facts: all read through machine
-    info: dict[str, Any] = {
-        "cpu": machine.cpu_model(),
-        "arch": platform.machine(),
-        "physical_cores": machine.physical_cores(),
-        "logical_cpus": os.cpu_count(),
-        "simd": extensions(flags, SIMD_EXTENSIONS),
-        "int8_dot_product": extensions(flags, INT8_DOT_PRODUCT),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "tensorflow": versions.installed("tensorflow"),
-        "keras": versions.installed("keras"),
-    }
     try:
         import tensorflow as tf
 
-        info["gpus"] = [
-            tf.config.experimental.get_device_details(g).get("device_name", g.name)
-            for g in tf.config.list_physical_devices("GPU")
-        ]
+        gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                for g in tf.config.list_physical_devices("GPU")]  # fmt: skip
     except Exception:  # TensorFlow missing or broken: the card still gets written
-        info["gpus"] = []
-    return info
+        gpus = []
+    flags = machine.cpu_flags()
+    return {
+        "cpu": machine.cpu_model(), "arch": platform.machine(),
+        "physical_cores": machine.physical_cores(), "logical_cpus": os.cpu_count(),
+        "simd": machine.flag_names(flags, machine.SIMD_NAMES),
+        "int8_dot_product": machine.flag_names(flags, machine.INT8_NAMES),
+        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+        "tensorflow": versions.installed("tensorflow"), "keras": versions.installed("keras"),
+        "gpus": gpus,
+    }  # fmt: skip
 
 
 def _normalise(name: str, metric: Metric) -> dict[str, Any]:
+    """``metric`` as a card holds it, ``{"value": v, "unit": u, ...}``; ValueError if bad."""
     if not _NAME.match(name):
         raise ValueError(f"metric name {name!r} must be snake_case (e.g. 'test_accuracy')")
-    if isinstance(metric, dict):
-        if "value" not in metric or "unit" not in metric:
-            raise ValueError(f"metric {name!r}: a dict needs 'value' and 'unit' keys")
-        entry = dict(metric)
-    else:
-        try:
-            value, unit = metric
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"metric {name!r} must be (value, unit), e.g. (0.991, 'fraction'); got {metric!r}"
-            ) from None
-        entry = {"value": value, "unit": unit}
+    if isinstance(metric, tuple | list) and len(metric) == 2:
+        metric = {"value": metric[0], "unit": metric[1]}
+    if not isinstance(metric, dict) or not {"value", "unit"} <= metric.keys():
+        raise ValueError(f"metric {name!r} must be (value, unit), e.g. (0.991, 'fraction'), or "
+                         f"a dict with 'value' and 'unit' keys; got {metric!r}")  # fmt: skip
+    entry = dict(metric)
     value = entry["value"]
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
+    value = entry["value"] = value.item() if hasattr(value, "item") else value  # NumPy scalar
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
-            f"metric {name!r} is {value}: a results card holds measured, finite values"
-        )
-    entry["value"] = value
+        raise ValueError(f"metric {name!r} is {value}: a results card holds measured, finite values")
     return entry
 
 
-def save_results(
-    notebook: str, metrics: dict[str, Metric], directory: str | Path | None = None
-) -> Path:
-    """Write the results card of ``notebook`` (its stem, e.g. ``'03_lenet_mnist'``).
+def _card_path(notebook: str, directory: str | Path | None) -> Path:
+    return Path(directory or paths.artifacts_dir("results")) / f"{Path(notebook).stem}.json"
 
-    Args:
-        notebook: notebook stem; also the file name.
-        metrics: ``{name: (value, unit)}`` or ``{name: {"value": v, "unit": u, ...}}``.
-        directory: default ``artifacts/results/``.
 
-    Returns the path written. Raises ValueError for badly named or non-finite metrics.
+def save_results(notebook: str, metrics: dict[str, Metric],
+                 directory: str | Path | None = None) -> Path:  # fmt: skip
+    """Write the results card of ``notebook`` (its stem, e.g. ``'03_lenet_mnist'``, is the file's
+    name) in ``directory`` (default ``artifacts/results/``); returns the path written.
+
+    ``metrics``: ``{name: (value, unit)}`` or ``{name: {"value": v, "unit": u, ...}}``.
+    Raises ValueError for badly named or non-finite metrics.
     """
-    stem = Path(notebook).stem
-    card = {
-        "schema_version": SCHEMA_VERSION,
-        "notebook": stem,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine_info(),
-        "metrics": {name: _normalise(name, m) for name, m in metrics.items()},
-    }
-    out_dir = Path(directory) if directory else paths.artifacts_dir("results")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stem}.json"
-    path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    entries = {name: _normalise(name, m) for name, m in metrics.items()}
+    path = _card_path(notebook, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = {"schema_version": SCHEMA_VERSION, "notebook": path.stem, "created_utc": _now(),
+            "machine": machine_info(), "metrics": entries}  # fmt: skip
+    path.write_text(json.dumps(card, indent=2) + "\n")
     return path
 
 
 def load_results(notebook: str, directory: str | Path | None = None) -> dict[str, Any]:
     """Read a results card written by :func:`save_results` (FileNotFoundError says which notebook to run)."""
-    stem = Path(notebook).stem
-    out_dir = Path(directory) if directory else paths.artifacts_dir("results")
-    path = out_dir / f"{stem}.json"
+    path = _card_path(notebook, directory)
     if not path.is_file():
-        raise FileNotFoundError(f"No results card {path}: run notebooks/{stem}.ipynb first.")
+        raise FileNotFoundError(f"No results card {path}: run notebooks/{path.stem}.ipynb first.")
     return json.loads(path.read_text())
 
 
-# ------------------------------------------------------------------ reading cards, packs
-
-
 def read_json(path: str | Path) -> Any:
-    """The JSON in ``path``, read-only and at most :data:`MAX_FILE_BYTES`.
-
-    Raises ValueError saying why it cannot be used (too big, empty, binary, truncated, not JSON).
-    """
+    """The JSON in ``path``, read-only and at most :data:`MAX_FILE_BYTES`; ValueError says why
+    it cannot be used (too big, empty, binary, truncated, not JSON)."""
     with open(path, "rb") as f:
         raw = f.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise ValueError(f"larger than the {MAX_FILE_BYTES // 2**20} MiB cap for a card or pack")
     try:
         text = raw.decode("utf-8")
+        if not text.strip():
+            raise ValueError("empty file")
+        return json.loads(text)
     except UnicodeDecodeError:
         raise ValueError("binary data, not JSON") from None
-    if not text.strip():
-        raise ValueError("empty file")
-    try:
-        return json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply to be a card or pack") from None
     except json.JSONDecodeError as exc:
@@ -199,9 +137,8 @@ def read_json(path: str | Path) -> Any:
 
 
 def _finite_number(value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    return abs(value) < 1e300  # False for NaN and inf; a JSON int may exceed any float
+    """An int or float, not a bool, and not NaN, inf or a JSON int beyond any float."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300
 
 
 def check_card(data: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -213,93 +150,75 @@ def check_card(data: Any) -> tuple[dict[str, Any] | None, list[str]]:
     """
     if not isinstance(data, dict) or not {"notebook", "metrics"} <= data.keys():
         return None, ["not a results card (it needs 'notebook' and 'metrics')"]
-    notes = []
-    version = data.get("schema_version", 0)
+    version, notebook, metrics = data.get("schema_version", 0), data["notebook"], data["metrics"]
     if type(version) is not int or not 0 <= version <= SCHEMA_VERSION:
-        return None, [
-            f"unknown schema_version {version!r} (this course_utils reads 0 to {SCHEMA_VERSION};"
-            " a newer course_utils may read it: git pull)"
-        ]
-    if version == 0:
-        notes.append("older card (schema_version 0): no cores or SIMD recorded")
-    notebook, metrics = data["notebook"], data["metrics"]
+        return None, [f"unknown schema_version {version!r} (this course_utils reads 0 to "
+                      f"{SCHEMA_VERSION}; a newer course_utils may read it: git pull)"]  # fmt: skip
+    notes = ["older card (schema_version 0): no cores or SIMD recorded"] if version == 0 else []
     if not isinstance(notebook, str) or not re.match(r"^\d\d", notebook):
         return None, [f"notebook {notebook!r} is not a notebook stem like '03_lenet_mnist'"]
     if not isinstance(metrics, dict):
         return None, [f"notebook {notebook}: 'metrics' is not a mapping"]
     good: dict[str, dict[str, Any]] = {}
-    for name, metric in metrics.items():
-        if isinstance(metric, dict) and _finite_number(metric.get("value")) and _NAME.match(name):
-            kept = {
-                k: v for k, v in metric.items() if isinstance(v, str | bool) or _finite_number(v)
-            }
-            good[name] = {**kept, "unit": str(metric.get("unit", ""))}
-    bad = [name for name in metrics if name not in good]
-    if bad:
+    for name, m in metrics.items():
+        if isinstance(m, dict) and _finite_number(m.get("value")) and _NAME.match(name):
+            kept = {k: v for k, v in m.items() if isinstance(v, str | bool) or _finite_number(v)}
+            good[name] = {**kept, "unit": str(m.get("unit", ""))}
+    if bad := [name for name in metrics if name not in good]:
         shown = ", ".join(bad[:4]) + (", ..." if len(bad) > 4 else "")
         notes.append(f"{notebook}: left out {len(bad)} metric(s) with no finite value ({shown})")
     if not good:
         return None, [*notes, f"{notebook}: no usable metric"]
-    raw_machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
-    machine = {}
+    raw = data["machine"] if isinstance(data.get("machine"), dict) else {}
+    facts: dict[str, Any] = {}
     for key, kind in MACHINE_FIELDS.items():
-        value = raw_machine.get(key)
+        value = raw.get(key)
         if kind is list and isinstance(value, list):
-            machine[key] = [v[:200] for v in value[:16] if isinstance(v, str)]
+            facts[key] = [v[:200] for v in value[:16] if isinstance(v, str)]
         elif isinstance(value, kind) and not isinstance(value, bool):
-            machine[key] = value[:200] if kind is str else value
-    if not machine:
+            facts[key] = value[:200] if kind is str else value
+    if not facts:
         notes.append(f"{notebook}: no machine facts")
     created = data.get("created_utc")
-    card = {
-        "schema_version": version,
-        "notebook": notebook,
-        "created_utc": created if isinstance(created, str) else "",
-        "machine": machine,
-        "metrics": good,
-    }
+    card = {"schema_version": version, "notebook": notebook,
+            "created_utc": created if isinstance(created, str) else "", "machine": facts,
+            "metrics": good}  # fmt: skip
     return card, notes
 
 
-def _scrub(value: Any, personal: list[str]) -> Any:
-    """``value`` with every personal string (home path, user and host name) replaced."""
+def _scrub(value: Any, personal: re.Pattern) -> Any:
+    """``value`` with every ``personal`` match (home path, user and host name) in its strings
+    replaced by ``<private>``."""
     if isinstance(value, dict):
         return {k: _scrub(v, personal) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v, personal) for v in value]
-    if isinstance(value, str):
-        for text in personal:
-            value = re.sub(rf"(?<![A-Za-z0-9]){re.escape(text)}(?![A-Za-z0-9])", "<private>", value)
-    return value
+    return personal.sub("<private>", value) if isinstance(value, str) else value
 
 
 def check_alias(alias: str) -> str:
     """``alias`` stripped, if it is 1-40 letters, digits, spaces, '_', '.', '-'; else ValueError."""
-    if not isinstance(alias, str):
-        raise TypeError(f"alias must be a string, got {type(alias).__name__}")
-    if not _ALIAS.match(alias.strip()):
-        raise ValueError(
-            f"alias {alias!r}: use 1-40 letters, digits, spaces, '_', '.' or '-', starting "
-            "with a letter or digit (e.g. 'blue-falcon'); choose one that does not identify you"
-        )
+    if not _ALIAS.match(validators.instance("alias", alias, str, "string").strip()):
+        raise ValueError(f"alias {alias!r}: use 1-40 letters, digits, spaces, '_', '.' or '-', "
+                         "starting with a letter or digit (e.g. 'blue-falcon'); choose one that "
+                         "does not identify you")  # fmt: skip
     return alias.strip()
 
 
-def pack(
-    alias: str, directory: str | Path | None = None, out: str | Path | None = None
-) -> tuple[Path, list[str]]:
-    """Bundle the cards in ``directory`` (default ``artifacts/results/``) into one file to hand in.
+def pack(alias: str, directory: str | Path | None = None,
+         out: str | Path | None = None) -> tuple[Path, list[str]]:  # fmt: skip
+    """Bundle the cards in ``directory`` (default ``artifacts/results/``) into one file to hand in,
+    ``out`` (default ``artifacts/results-pack_<alias>.json``).
 
-    The pack holds ``alias`` and the cards' notebook, date, machine facts and metrics, nothing
-    else: no host or user name, no paths (any that a metric's text holds become ``<private>``).
-    Unusable cards are left out. Returns ``(path written, one line per card left out or cut)``;
-    ``out`` defaults to ``artifacts/results-pack_<alias>.json``. FileNotFoundError if no card
+    The pack holds ``alias`` and the usable cards' notebook, date, machine facts and metrics,
+    nothing else: no host or user name, no paths (any in a metric's text become ``<private>``).
+    Returns ``(path written, one line per card left out or cut)``; FileNotFoundError if no card
     is usable.
     """
-    alias = check_alias(alias)
-    source = Path(directory) if directory else paths.artifacts_dir("results")
-    personal = [os.path.expanduser("~"), getpass.getuser(), socket.gethostname()]
-    personal = sorted({p for p in personal if len(p) >= 2 and p != "/"}, key=len, reverse=True)
+    alias, source = check_alias(alias), Path(directory or paths.artifacts_dir("results"))
+    found = {os.path.expanduser("~"), getpass.getuser(), socket.gethostname()} - {"/"}
+    names = [re.escape(p) for p in sorted(found, key=len, reverse=True) if len(p) >= 2]
+    personal = re.compile(rf"(?<![A-Za-z0-9])(?:{'|'.join(names) or '(?!)'})(?![A-Za-z0-9])")
     cards, problems = [], []
     for path in sorted(source.glob("*.json")):
         try:
@@ -311,12 +230,9 @@ def pack(
         if card:
             cards.append(_scrub(card, personal))
     if not cards:
-        raise FileNotFoundError(
-            f"no usable results card in {source}: run the notebooks first (each saves one)"
-        )
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise FileNotFoundError(f"no usable results card in {source}: run the notebooks first")
     bundle = {"format": PACK_FORMAT, "schema_version": SCHEMA_VERSION, "alias": alias,
-              "created_utc": now, "cards": cards}  # fmt: skip
+              "created_utc": _now(), "cards": cards}  # fmt: skip
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", alias)
     path = Path(out) if out else paths.artifacts_dir() / f"results-pack_{slug}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -329,9 +245,8 @@ PACK_HELP = "results pack [--alias NAME] [-o FILE]: bundle your results cards in
 
 def configure_pack(parser: Any) -> None:
     """``results pack [--alias NAME] [-o FILE] [--cards DIR]``."""
-    pack_parser = parser.add_subparsers(dest="action", metavar="ACTION", required=True).add_parser(
-        "pack", help="bundle your results cards into one file to hand in"
-    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pack_parser = actions.add_parser("pack", help="bundle your results cards into one file to hand in")
     pack_parser.add_argument("--alias", help="a name that does not identify you (default: random)")
     pack_parser.add_argument("-o", "--out", help="default artifacts/results-pack_<alias>.json")
     pack_parser.add_argument("--cards", help="folder of cards (default artifacts/results)")

@@ -1,17 +1,12 @@
 """TensorFlow's noise and speed knobs, set once, before TensorFlow is imported.
 
-Importing ``course_utils`` runs :func:`configure` first thing, so a notebook that
-does ``import course_utils`` before ``import tensorflow`` gets:
-
-* ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's C++ INFO and WARNING lines (which land
-  on stderr and clutter notebooks and test logs) are hidden; errors still show.
-* ``TF_ENABLE_ONEDNN_OPTS=1`` on x86-64: TensorFlow's oneDNN kernels. They are off
-  by default on AMD CPUs; on the course's 2-core AMD EPYC test machine turning them
-  on cut a LeNet training epoch from 10.6 s to 4.2 s and doubled fp32 GEMM speed
-  (90 -> 179 GFLOP/s). Results may differ in the last bits between runs.
-
-Both use ``os.environ.setdefault``: a value you set yourself wins, e.g.
-``TF_ENABLE_ONEDNN_OPTS=0 ./course lab`` to compare.
+Importing ``course_utils`` runs :func:`configure` first thing, so a notebook that imports it
+before TensorFlow gets ``TF_CPP_MIN_LOG_LEVEL=2`` (TensorFlow's C++ INFO and WARNING lines,
+which land on stderr and clutter notebooks and test logs, hidden; errors still show) and, on
+x86-64, ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow's oneDNN kernels, off by default on AMD CPUs.
+On the course's 2-core AMD EPYC test machine they cut a LeNet epoch from 10.6 s to 4.2 s and
+doubled fp32 GEMM speed (90 -> 179 GFLOP/s); results may differ in the last bits between runs.
+A value you set yourself wins, e.g. ``TF_ENABLE_ONEDNN_OPTS=0 ./course lab`` to compare.
 """
 
 from __future__ import annotations
@@ -31,50 +26,37 @@ if platform.machine().lower() in ("x86_64", "amd64"):
 
 
 def configure() -> dict[str, str]:
-    """Set the course's TensorFlow environment variables unless already set.
-
-    Returns the values in force afterwards. Warns when TensorFlow was imported
-    before ``course_utils`` (the variables are read at import time, so they would
-    have no effect).
-    """
-    if "tensorflow" in sys.modules:
-        changed = [k for k, v in DEFAULTS.items() if os.environ.get(k) != v]
-        if changed:
-            warnings.warn(
-                "TensorFlow was imported before course_utils, so "
-                + ", ".join(changed)
-                + " could not take effect. Import course_utils first (or restart the kernel).",
-                stacklevel=3,
-            )
+    """Set the course's TensorFlow environment variables unless already set; returns the values
+    in force. Warns when TensorFlow was imported before ``course_utils`` (it reads them at import
+    time, so they would have no effect)."""
+    changed = [k for k, v in DEFAULTS.items() if os.environ.get(k) != v]
+    if "tensorflow" in sys.modules and changed:
+        warnings.warn(f"TensorFlow was imported before course_utils, so {', '.join(changed)} could "
+                      "not take effect. Import course_utils first (or restart the kernel).",
+                      stacklevel=3)  # fmt: skip
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
     return {k: os.environ[k] for k in DEFAULTS}
 
 
-#: Lines TensorFlow's C++ runtime prints on stderr at import on a CPU-only machine,
-#: before its log level applies (absl logs "before InitializeLog"). They say nothing
-#: a student needs: oneDNN on (we chose that), no CUDA driver (we know), ...
+#: Lines TensorFlow's C++ runtime prints on stderr at import on a CPU-only machine, before its
+#: log level applies (absl logs "before InitializeLog"). They say nothing a student needs:
+#: oneDNN on (we chose that), no CUDA driver (we know), ...
 NOISE: tuple[str, ...] = (
-    "All log messages before absl::InitializeLog() is called",
-    "oneDNN custom operations are on",
-    "Could not find cuda drivers on your machine",
-    "failed call to cuInit",
-    "Unable to register cuDNN factory",
-    "Unable to register cuFFT factory",
-    "Unable to register cuBLAS factory",
-    "computation placer already registered",
+    "All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on",
+    "Could not find cuda drivers on your machine", "failed call to cuInit",
+    "Unable to register cuDNN factory", "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory", "computation placer already registered",
     "This TensorFlow binary is optimized to use available CPU instructions",
     "To enable the following instructions",
-)
+)  # fmt: skip
 
 
 @contextlib.contextmanager
 def filtered_stderr(noise: tuple[str, ...] = NOISE) -> Iterator[None]:
-    """Capture what C/C++ code writes to file descriptor 2 and replay all but ``noise``.
-
-    Jupyter shows a C library's stderr as red text in the cell; this keeps the
-    known start-up chatter out while letting every real message through.
-    """
+    """Capture what C/C++ code writes to file descriptor 2 and replay all but ``noise`` (Jupyter
+    shows a C library's stderr as red text in the cell: this keeps out the known start-up
+    chatter and lets every real message through)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -97,15 +79,12 @@ def filtered_stderr(noise: tuple[str, ...] = NOISE) -> Iterator[None]:
 
 
 def import_tensorflow() -> Any:
-    """``import tensorflow`` without its start-up chatter on stderr; returns the module.
+    """``import tensorflow`` without its start-up chatter on stderr; returns the module. Also
+    asks for the GPUs once, inside the filter: that first query prints the CUDA probing
+    messages on a machine without a GPU."""
+    if "tensorflow" not in sys.modules:
+        with filtered_stderr():
+            import tensorflow as tf
 
-    Also asks TensorFlow for its GPUs once, inside the filter, since that first
-    query is what prints the CUDA probing messages on a machine without a GPU.
-    """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    with filtered_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
-    return tf
+            tf.config.list_physical_devices("GPU")
+    return sys.modules["tensorflow"]

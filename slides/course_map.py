@@ -244,7 +244,20 @@ Each notebook is also a lecture deck: its cells carry reveal.js slide metadata (
 ```
 
 The decks need no network in the lecture hall (reveal.js and MathJax are copied next to them).
-See `slides/README.md` for presenting, speaker notes and live slides in JupyterLab."""
+A slide carries a figure, a table, a formula or a short code excerpt; the rest of the prose goes
+to the speaker notes. See `slides/README.md` for presenting and live slides in JupyterLab.
+
+**The class on one page.** Each notebook saves a results card. At the end each student runs
+`./course results pack --alias NAME` and hands in the one file it writes (their cards and the
+alias, nothing personal). Then:
+
+```bash
+./course class-report FOLDER -o report.html   # one offline page: the class's machines, roofs,
+                                              # training times, int8 speed-ups, crossovers
+```
+
+A file the report cannot use is named with the reason and skipped; the inputs are never changed.
+The README's instructor section says more."""
 
 _SOURCES = """## The lecture material behind the course
 

@@ -41,11 +41,13 @@ GPUS = ["Tesla T4", "NVIDIA L4", "NVIDIA A100-SXM4-40GB", "Tesla V100-SXM2-16GB"
 
 def _reference_cpu():
     """(machine, best CPU GEMM FLOP/s, triad-like bandwidth guess, {width: epoch s}) per record."""
+    from course_utils.labs import cpu_vs_gpu
+
     for path in sorted((ROOT / "datasets" / "reference").glob("*.json")):
-        record = json.loads(path.read_text())
-        run = next(r for r in record["runs"] if r["kind"] == "cpu")
-        gemm = max(g["best_flop_per_s"] for g in run["gemm"])
-        yield record["machine"], gemm, {p["width"]: p["epoch_seconds"] for p in run["mlp"]}
+        record = cpu_vs_gpu.load(path)
+        run = record.run("cpu")
+        gemm = max(g.best_flop_per_s for g in run.gemm.values())
+        yield record.data["machine"], gemm, {p.width: p.epoch_seconds for p in run.mlp}
 
 
 def _cards(i, rng, facts, peak, bandwidth, epoch_4096):

@@ -180,3 +180,18 @@ def test_inverted_residual_block_without_skip_and_errors():
         ef.inverted_residual_block(28, 16, 16, stride=3)
     with pytest.raises(ValueError, match="in_ch"):
         ef.inverted_residual_block(28, 0, 16)
+
+
+# ------------------------------------------------------------------ roofline sweep
+def test_roofline_sweep_pools_roof_layers_and_model_over_rounds():
+    x = keras.Input((8, 8, 4))
+    y = L.Conv2D(8, 1, name="pw")(L.DepthwiseConv2D(3, padding="same", name="dw")(x))
+    model = keras.Model(x, L.Dense(3, name="fc")(L.GlobalAveragePooling2D()(y)))
+    gemm, layer_times, whole, overhead = ef.roofline_sweep(model, rounds=2, repeats=3, gemm_n=64)
+    assert gemm.kind == "GEMM" and gemm.flop == 2 * 64**3 and gemm.latency.n == 2 * 2
+    assert [t.name for t in layer_times] == ["dw", "pw", "fc"]
+    assert all(t.latency.n == 2 * 3 for t in layer_times) and whole.n == 2 * 3
+    assert overhead.n == 2 * 12 and 0 < overhead.median < whole.median
+    assert gemm.best_flop_per_s >= gemm.flop_per_s
+    with pytest.raises(ValueError, match="rounds"):
+        ef.roofline_sweep(model, rounds=0)

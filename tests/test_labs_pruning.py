@@ -285,7 +285,7 @@ def test_prune_filters_fraction_keeps_the_output_width(model):
 
 
 def test_prune_filters_errors(model):
-    with pytest.raises(ValueError, match="output layer keeps its width"):
+    with pytest.raises(ValueError, match="the output keeps its width"):
         cp.prune_filters(model, keep={"out": 2})
     with pytest.raises(ValueError, match="more than"):
         cp.prune_filters(model, keep={"c1": 9})

@@ -1,4 +1,4 @@
-"""course_utils.labs.scaling: workers are launched, watched and always cleaned up.
+"""course_utils.labs.scaling: workers are launched, run the notebook's step, are watched and always cleaned up.
 
 Most tests start real worker processes (TensorFlow's MultiWorkerMirroredStrategy on loopback),
 so they take a few seconds each. After every run, passed or failed, no process that belongs to
@@ -11,21 +11,46 @@ import socket
 import threading
 import time
 
-import numpy as np
+import keras
 import psutil
 import pytest
+import tensorflow as tf
 
 from course_utils import hardware
 from course_utils.labs import scaling
 
 TINY = {  # one small all-reduce and a few MLP steps: the cheapest real run
-    "allreduce_bytes": [4096],
-    "allreduce_repeats": 2,
-    "models": ["mlp"],
-    "per_worker_batches": [32],
+    "allreduce": [[4096, 2]],
+    "trainings": [["mlp", 16], ["mlp", 32]],
     "warmup_steps": 1,
-    "steps": 2,
+    "blocks": 1,
+    "steps_per_block": 2,
 }
+STEPS = TINY["warmup_steps"] + TINY["blocks"] * TINY["steps_per_block"]
+
+
+def make_step(strategy, model, learning_rate, global_batch):
+    """Notebook 09's data-parallel SGD step (the workers run this source): gradients, then exchange."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+
+    def local_gradients(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True)) / global_batch
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    def all_reduce_and_apply(grads):
+        summed = tf.distribute.get_replica_context().all_reduce("sum", [tf.identity(g) for g in grads])
+        for var, grad in zip(model.trainable_variables, summed, strict=True):
+            var.assign_sub(learning_rate * grad)
+        return summed
+
+    gradients = tf.function(lambda x, y: strategy.run(local_gradients, args=(x, y)))
+    exchange = tf.function(lambda grads: strategy.run(all_reduce_and_apply, args=(grads,)))
+    return gradients, exchange
+
+
+def broken_step(strategy, model, learning_rate, global_batch):
+    raise ValueError("this step is broken on purpose")
 
 
 def _survivors(run_dir) -> list[psutil.Process]:
@@ -64,7 +89,7 @@ def test_taken_port_is_refused_with_a_clear_message(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(scaling.PortInUseError, match=rf"Port {port} on 127\.0\.0\.1 is already in use.*ports=None"):
-            scaling.run_workers(TINY, 2, ports=[port, scaling.free_ports(1)[0]], log_dir=tmp_path, progress=False)
+            scaling.run_workers(TINY, 2, step=make_step, ports=[port, scaling.free_ports(1)[0]], log_dir=tmp_path, progress=False)
     assert not list(tmp_path.glob("worker_*.log")), "no worker may start when a port is taken"
 
 
@@ -76,28 +101,43 @@ def test_port_taken_after_the_check_is_reported_by_the_worker(tmp_path, monkeypa
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(scaling.PortInUseError, match=rf"Worker 0 could not open port {port}"):
-            scaling.run_workers(TINY, 2, ports=[port, scaling.free_ports(1)[0]], log_dir=tmp_path,
+            scaling.run_workers(TINY, 2, step=make_step, ports=[port, scaling.free_ports(1)[0]], log_dir=tmp_path,
                                 timeout_seconds=120, progress=False)
     assert not _survivors(tmp_path)
 
 
-def test_two_workers_exchange_gradients_and_leave_nothing_behind(tmp_path):
-    workers = scaling.run_workers(TINY, 2, log_dir=tmp_path, timeout_seconds=120, progress=False)
+def test_two_workers_run_the_given_step_and_leave_nothing_behind(tmp_path):
+    workers = scaling.run_workers(TINY, 2, step=make_step, log_dir=tmp_path, timeout_seconds=120, progress=False)
     assert [w["index"] for w in workers] == [0, 1] and {w["num_workers"] for w in workers} == {2}
     assert workers[0]["address"] != workers[1]["address"]
-    (a,), (b,) = workers[0]["steps"], workers[1]["steps"]
-    assert a["weights_sha256"] == b["weights_sha256"], "the all-reduce keeps the copies identical"
-    assert a["losses"] != b["losses"], "each worker trains on its own shard"
-    assert a["gradient_bytes"] == 4 * a["params"] == 4 * (784 * 512 + 512 + 512 * 10 + 10)
-    assert workers[0]["bytes_all_reduced"] > a["gradient_bytes"] * (TINY["warmup_steps"] + TINY["steps"])
-    assert len(a["step_seconds"]) == TINY["steps"] and len(a["compute_seconds"]) == TINY["steps"]
+    (a16, a32), (b16, _) = workers[0]["steps"], workers[1]["steps"]
+    assert a16["weights_sha256"] == b16["weights_sha256"], "the all-reduce keeps the copies identical"
+    assert a16["losses"] != b16["losses"], "each worker trains on its own shard"
+    # worker 0's one-worker run at 32 sees the same global batches as the two workers at 16 each
+    assert a32["one_worker_losses"] == pytest.approx([x + y for x, y in zip(a16["losses"], b16["losses"], strict=True)], rel=1e-4)
+    assert a16["gradient_bytes"] == 4 * a16["params"] == 4 * (784 * 512 + 512 + 512 * 10 + 10)
+    assert a16["gradient_tensors"] == 4 and a16["global_batch"] == 32
+    assert workers[0]["bytes_all_reduced"] == 4096 * 3 + 2 * a16["gradient_bytes"] * STEPS
+    timed = TINY["blocks"] * TINY["steps_per_block"]
+    for part in ("compute", "exchange", "step"):
+        assert len(a16[f"{part}_seconds"]) == len(a16[f"one_worker_{part}_seconds"]) == timed
+        assert b16[f"one_worker_{part}_seconds"] == [], "only worker 0 runs the one-worker baseline"
+    for s in (a16, b16):  # the step's clock holds both halves
+        assert all(c + e <= t + 1e-6 for c, e, t in zip(s["compute_seconds"], s["exchange_seconds"], s["step_seconds"], strict=True))
+    assert b16["wait_cpu_share"] < 0.5, "worker 1 leaves the core to worker 0 while it waits"
     assert workers[0]["allreduce"][0]["bytes"] == 4096 and len(workers[0]["allreduce"][0]["seconds"]) == 2
     assert _gone([w["pid"] for w in workers]) and not _survivors(tmp_path)
 
 
+def test_the_workers_run_the_step_they_are_given(tmp_path):
+    with pytest.raises(scaling.WorkerError, match=r"(?s)exited with code 1.*this step is broken on purpose"):
+        scaling.run_workers(TINY, 2, step=broken_step, log_dir=tmp_path, timeout_seconds=120, progress=False)
+    assert not _survivors(tmp_path)
+
+
 def test_a_worker_that_raises_stops_all_workers(tmp_path):
     with pytest.raises(scaling.WorkerError, match=r"(?s)Worker 1 exited with code 1.*fails on purpose at 'train'") as err:
-        scaling.run_workers(TINY, 2, fail={"worker": 1, "at": "train"}, log_dir=tmp_path,
+        scaling.run_workers(TINY, 2, step=make_step, fail={"worker": 1, "at": "train"}, log_dir=tmp_path,
                             timeout_seconds=120, progress=False)
     assert "all workers were stopped" in str(err.value)
     assert not _survivors(tmp_path), "worker 0 was waiting in a collective: it must have been killed"
@@ -117,55 +157,35 @@ def test_a_worker_killed_from_outside_stops_all_workers(tmp_path):
 
     killer = threading.Thread(target=kill_worker_1)
     killer.start()
-    plan = {**TINY, "allreduce_bytes": [4096] * 40}  # long enough to be killed in the middle
+    plan = {**TINY, "allreduce": [[4096, 2]] * 40}  # long enough to be killed in the middle
     with pytest.raises(scaling.WorkerError, match="Worker 1 was killed by signal SIGKILL"):
-        scaling.run_workers(plan, 2, log_dir=tmp_path, timeout_seconds=120, progress=False)
+        scaling.run_workers(plan, 2, step=make_step, log_dir=tmp_path, timeout_seconds=120, progress=False)
     killer.join()
     assert not _survivors(tmp_path)
 
 
 def test_timeout_stops_the_workers(tmp_path):
     with pytest.raises(scaling.WorkerError, match=r"did not finish within 2 s"):
-        scaling.run_workers(TINY, 2, log_dir=tmp_path, timeout_seconds=2, progress=False)
+        scaling.run_workers(TINY, 2, step=make_step, log_dir=tmp_path, timeout_seconds=2, progress=False)
     assert not _survivors(tmp_path)
 
 
 def test_failure_at_start_is_quick_and_quotes_the_log(tmp_path):
     start = time.monotonic()
     with pytest.raises(scaling.WorkerError, match=r"(?s)Worker 0 exited with code 1.*RuntimeError: worker 0 fails"):
-        scaling.run_workers(TINY, 2, fail={"worker": 0, "at": "start"}, log_dir=tmp_path, progress=False)
+        scaling.run_workers(TINY, 2, step=make_step, fail={"worker": 0, "at": "start"}, log_dir=tmp_path, progress=False)
     assert time.monotonic() - start < 30 and not _survivors(tmp_path)
 
 
 def test_run_workers_rejects_bad_arguments():
     with pytest.raises(ValueError, match="num_workers"):
-        scaling.run_workers(TINY, 0)
+        scaling.run_workers(TINY, 0, step=make_step)
     with pytest.raises(ValueError, match="one port per worker"):
-        scaling.run_workers(TINY, 2, ports=[scaling.free_ports(1)[0]])
+        scaling.run_workers(TINY, 2, step=make_step, ports=[scaling.free_ports(1)[0]])
     with pytest.raises(ValueError, match="timeout_seconds"):
-        scaling.run_workers(TINY, 2, timeout_seconds=-1)
-
-
-def test_train_step_with_one_replica_is_plain_sgd():
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
-    before = [v.numpy().copy() for v in model.trainable_variables]
-    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
-    y = np.arange(8) % 3
-    step = scaling.make_train_step(tf.distribute.get_strategy(), model, 0.5, global_batch=8)
-    loss = float(step(tf.constant(x), tf.constant(y)))
-    with tf.GradientTape() as tape:
-        w, b = (tf.constant(v) for v in before)
-        tape.watch([w, b])
-        p = tf.nn.softmax(x @ w + b)
-        expected_loss = -tf.reduce_mean(tf.math.log(tf.gather(p, y, batch_dims=1)))
-    gw, gb = tape.gradient(expected_loss, [w, b])
-    assert loss == pytest.approx(float(expected_loss), rel=1e-5)
-    np.testing.assert_allclose(model.trainable_variables[0].numpy(), before[0] - 0.5 * gw.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.trainable_variables[1].numpy(), before[1] - 0.5 * gb.numpy(), rtol=1e-5, atol=1e-6)
+        scaling.run_workers(TINY, 2, step=make_step, timeout_seconds=-1)
+    with pytest.raises(TypeError, match=r"step must be a function make_step\(strategy, model"):
+        scaling.run_workers(TINY, 2)
 
 
 def test_interconnect_catalogue_is_sourced():

@@ -1,5 +1,6 @@
 """Tests of course_utils.machine: this machine's CPU, its theoretical peak, GEMM and STREAM probes."""
 
+import dataclasses
 import math
 import time
 
@@ -151,12 +152,24 @@ def test_stream_kernels_compute_the_right_thing():
 
 
 @pytest.mark.parametrize("kind, arrays", [("copy", 2), ("scale", 2), ("add", 3), ("triad", 3)])
-def test_bandwidth_probe(kind, arrays):
-    probe = machine_mod.measure_bandwidth(size_bytes=8 * 2**20, kind=kind, repeats=3)
-    assert probe.bytes_per_call == arrays * 8 * 2**20
+def test_bandwidth_probe_counts_write_allocate(kind, arrays):
+    """Triad a = b + s*c names 3 arrays (STREAM's count) but moves 4: the cache reads a first."""
+    size = 8 * 2**20
+    probe = machine_mod.measure_bandwidth(size_bytes=size, kind=kind, repeats=3)
+    assert probe.write_allocate and probe.arrays_moved == arrays + 1
+    assert probe.bytes_per_call == (arrays + 1) * size and probe.working_set_bytes == arrays * size
     assert probe.best_bytes_per_s >= probe.median_bytes_per_s > 1e8
     assert probe.threads == machine_mod.physical_cores()
-    assert kind in str(probe)
+    assert kind in str(probe) and f"{arrays + 1} arrays moved" in str(probe)
+    as_stream = dataclasses.replace(probe, write_allocate=False)  # STREAM's own count
+    assert as_stream.bytes_per_call == arrays * size
+    assert as_stream.best_bytes_per_s == pytest.approx(
+        probe.best_bytes_per_s * arrays / (arrays + 1)
+    )
+    plain = machine_mod.measure_bandwidth(
+        size_bytes=size, kind=kind, repeats=1, write_allocate=False
+    )
+    assert not plain.write_allocate and plain.arrays_moved == arrays
 
 
 def test_bandwidth_probe_bad_arguments():
@@ -184,6 +197,23 @@ def test_int8_instructions_from_flags():
     assert machine_mod.int8_instructions({"fp", "asimd", "asimddp", "i8mm"}) == ["asimddp", "i8mm"]
     assert machine_mod.int8_instructions({"avx2", "fma"}) == []
     assert isinstance(machine_mod.int8_instructions(), list)  # this machine
+
+
+def test_flag_names_from_linux_macos_and_numpy_flags():
+    names = machine_mod.flag_names
+    zen4 = {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}
+    assert names(zen4) == ["SSE4.2", "AVX", "AVX2", "AVX-512"]
+    assert names(zen4, machine_mod.INT8_NAMES) == ["AVX-512 VNNI"]
+    zen3 = {"sse4_2", "avx", "avx2", "fma"}
+    assert names(zen3, machine_mod.INT8_NAMES) == []
+    apple = {"neon", "asimd", "asimddp", "asimdhp"}  # NumPy's names, lower-cased
+    assert names(apple) == ["NEON"]
+    assert names(apple, machine_mod.INT8_NAMES) == ["Arm dot product"]
+    alder_lake = {"avx2", "avx_vnni"}
+    assert names(alder_lake, machine_mod.INT8_NAMES) == ["AVX-VNNI"]
+    numpy_cascade_lake = {"sse42", "avx2", "avx512f", "avx512vnni"}
+    assert names(numpy_cascade_lake) == ["SSE4.2", "AVX2", "AVX-512"]
+    assert names(numpy_cascade_lake, machine_mod.INT8_NAMES) == ["AVX-512 VNNI"]
 
 
 class _Freq:

@@ -68,19 +68,6 @@ def test_card_has_schema_version_and_the_machine_facts_the_class_report_needs(tm
     assert results.check_card(card) == (card, [])  # a fresh card passes the reader untouched
 
 
-def test_extension_names_from_linux_macos_and_numpy_flags():
-    zen4 = {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"}
-    assert results.extensions(zen4) == ["SSE4.2", "AVX", "AVX2", "AVX-512"]
-    assert results.extensions(zen4, results.INT8_DOT_PRODUCT) == ["AVX-512 VNNI"]
-    zen3 = {"sse4_2", "avx", "avx2", "fma"}
-    assert results.extensions(zen3, results.INT8_DOT_PRODUCT) == []
-    apple = {"neon", "asimd", "asimddp", "asimdhp"}  # NumPy's names, lower-cased
-    assert results.extensions(apple) == ["NEON"]
-    assert results.extensions(apple, results.INT8_DOT_PRODUCT) == ["Arm dot product"]
-    alder_lake = {"avx2", "avx_vnni"}
-    assert results.extensions(alder_lake, results.INT8_DOT_PRODUCT) == ["AVX-VNNI"]
-
-
 # ------------------------------------------------------------------ the one reader
 
 

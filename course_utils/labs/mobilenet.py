@@ -1,11 +1,9 @@
 """Notebook 05's machinery for seed 003's MobileNets (Howard et al. 2017, arXiv:1704.04861;
-Sandler et al. 2018, arXiv:1801.04381). The notebook writes its idea itself (the separable
-cost 1/N + 1/k^2, the ReLU round trip, the comparison with the paper); this module holds what
-it needs but does not teach: 'Table 1. MobileNet Body Architecture' read off a built Keras
-model (:func:`mobilenet_v1_body`, :func:`body_table`), the paper's 'Conv MobileNet' of Table 4
-(:func:`mobilenet_v1_standard_conv`) and MobileNet V2's inverted residual block
-(:func:`inverted_residual_block`). Names follow the paper: ``f_dim`` is D_K, ``in_ch`` M,
-``out_ch`` N, ``fm_dim`` D_F.
+Sandler et al. 2018, arXiv:1801.04381), what it needs but does not teach: Table 1 read off a
+built model (:func:`mobilenet_v1_body`, :func:`body_table`), the paper's 'Conv MobileNet'
+(:func:`mobilenet_v1_standard_conv`), V2's block (:func:`inverted_residual_block`) and a roof
+timed in the same rounds as the layers under it (:func:`roofline_sweep`). Names as in the
+paper: ``f_dim`` is D_K, ``in_ch`` M, ``out_ch`` N, ``fm_dim`` D_F.
 """
 
 from __future__ import annotations
@@ -16,27 +14,27 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
+from tqdm.auto import tqdm
 
+from .. import timing
+from ..machine import measure_peak_flops
 from ..profiler import profile
-from ..validators import positive_int, positive_number
+from ..timing import LatencyStats, TimedFlops
+from ..validators import instance, positive_int, positive_number
 
 __all__ = [
-    "BodyRow",
-    "body_table",
-    "inverted_residual_block",
-    "mobilenet_v1_body",
-    "mobilenet_v1_standard_conv",
+    "BodyRow", "body_table", "inverted_residual_block", "mobilenet_v1_body",
+    "mobilenet_v1_standard_conv", "roofline_sweep",
 ]
 
 
 @dataclass(frozen=True)
 class BodyRow:
-    """One row of a MobileNet body table (seed 003, Table 1) with the cost of ONE such layer.
-
-    ``macs`` (one image) and ``params`` (kernel and bias, no BatchNorm) come from the
-    profiler; ``kernel_params`` counts the kernel only (what the paper's Table 2 counts);
-    ``repeat`` is the table's '5x'; ``layer_names`` are the Keras layers of all repeats.
+    """One row of seed 003's Table 1 with the cost of ONE such layer: ``macs`` (one image) and
+    ``params`` (kernel and bias, no BatchNorm) from the profiler, ``kernel_params`` (what the
+    paper's Table 2 counts); ``repeat`` is the table's '5x', ``layer_names`` all repeats' layers.
     """
 
     type_stride: str
@@ -60,10 +58,8 @@ class BodyRow:
 
 
 def _is_softmax(layer: Any) -> bool:
-    kind = type(layer).__name__
-    return kind == "Softmax" or (
-        kind == "Activation" and getattr(layer.activation, "__name__", "") == "softmax"
-    )
+    act = getattr(layer, "activation", None)  # Activation('softmax') or a Softmax layer
+    return type(layer).__name__ == "Softmax" or getattr(act, "__name__", "") == "softmax"
 
 
 def _row_for(layer: Any, in_shape: tuple) -> tuple[str, str] | None:
@@ -89,17 +85,14 @@ def _collapse(rows: list[BodyRow]) -> list[BodyRow]:
     i = 0
     while i < len(rows):
         for period in (1, 2):
-            block = rows[i : i + period]
-            n = 1
-            while [r.key for r in rows[i + n * period : i + (n + 1) * period]] == [
-                r.key for r in block
+            keys, n = [r.key for r in rows[i : i + period]], 1
+            while len(keys) == period and keys == [
+                r.key for r in rows[i + n * period : i + (n + 1) * period]
             ]:
                 n += 1
-            if n > 1 and len(block) == period:
-                for j, row in enumerate(block):
-                    names = tuple(
-                        nm for k in range(n) for nm in rows[i + k * period + j].layer_names
-                    )
+            if n > 1:
+                for j, row in enumerate(rows[i : i + period]):
+                    names = sum((rows[i + k * period + j].layer_names for k in range(n)), ())
                     out.append(replace(row, repeat=n, layer_names=names))
                 i += n * period
                 break
@@ -113,29 +106,20 @@ def mobilenet_v1_body(model: keras.Model, collapse: bool = True) -> list[BodyRow
     """Seed 003's 'Table 1. MobileNet Body Architecture', read off a built Keras model.
 
     One :class:`BodyRow` per convolution, pooling, fully connected and softmax layer, in the
-    paper's notation; the input size is taken before any padding layer. BatchNorm and ReLU,
-    which follow every convolution, get no row (as in the paper). MACs and parameters come
-    from :func:`course_utils.profiler.profile`. ``collapse`` merges repeated rows (and pairs
-    of rows) into one with ``repeat`` > 1, like the table's '5x'. Layers of other kinds are
-    named in a warning and left out.
-
-    Raises:
-        TypeError: ``model`` is not a ``keras.Model``.
-        ValueError: the model has no convolution.
+    paper's notation, the input size taken before any padding layer; BatchNorm and ReLU get no
+    row (as in the paper); counts from :func:`course_utils.profiler.profile`. ``collapse``
+    merges repeated rows (and pairs) into one with ``repeat`` > 1, like the table's '5x'.
+    Other layers are named in a warning. TypeError if ``model`` is not a ``keras.Model``,
+    ValueError if it has no convolution.
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"mobilenet_v1_body: model must be a keras.Model, got {type(model).__name__}"
-        )
+    model = instance("mobilenet_v1_body: model", model, keras.Model, "keras.Model")
     costs = {row.name: row for row in profile(model).layers}
     rows: list[BodyRow] = []
     pending: tuple | None = None  # input shape before a run of data-moving layers
     skipped: list[str] = []
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind in ("BatchNormalization", "ReLU") or (
-            kind == "Activation" and not _is_softmax(layer)
-        ):
+        if kind in ("BatchNormalization", "ReLU", "Activation") and not _is_softmax(layer):
             continue
         if kind in ("InputLayer", "ZeroPadding2D", "Reshape", "Flatten", "Dropout"):
             if pending is None and kind != "InputLayer":
@@ -149,38 +133,30 @@ def mobilenet_v1_body(model: keras.Model, collapse: bool = True) -> list[BodyRow
             continue
         dims = [d for d in in_shape if d is not None]
         size = "x".join(map(str, [1, 1, *dims] if len(dims) == 1 else dims))
-        cost = costs[layer.name]
-        counts = (cost.macs, cost.params, cost.kernel_params)
-        rows.append(BodyRow(*described, size, 1, *counts, (layer.name,)))
+        c = costs[layer.name]
+        rows.append(BodyRow(*described, size, 1, c.macs, c.params, c.kernel_params, (layer.name,)))
     if not any(r.type_stride.startswith("Conv") for r in rows):
         raise ValueError(
             f"mobilenet_v1_body: model '{model.name}' has no Conv2D or DepthwiseConv2D layer; "
             "pass a MobileNet-like model, e.g. course_utils.models.mobilenet_v1()"
         )
-    if skipped:
-        warnings.warn(
-            f"mobilenet_v1_body: no table row for layer(s) {', '.join(skipped)}; left out of the "
-            "table (their MACs are still in profile(model)).",
-            stacklevel=2,
-        )
+    if skipped:  # their MACs are still in profile(model)
+        message = f"mobilenet_v1_body: no table row for layer(s) {', '.join(skipped)}; left out"
+        warnings.warn(message, stacklevel=2)
     return _collapse(rows) if collapse else rows
 
 
 def body_table(rows: Iterable[BodyRow]) -> str:
     """The rows as a printable table in the paper's layout; repeated rows show all repeats' cost."""
     rows = list(rows)
-    header = (
-        f"{'Type / Stride':<19} {'Filter Shape':<15} {'Input Size':<12} {'MACs':>13} {'params':>11}"
-    )
+    header = f"{'Type / Stride':<19} {'Filter Shape':<15} {'Input Size':<12} {'MACs':>13} {'params':>11}"
     lines = [header, "-" * len(header)]
     for r in rows:
         label = (f"{r.repeat}x " if r.repeat > 1 else "") + r.type_stride
-        lines.append(
-            f"{label:<19} {r.filter_shape:<15} {r.input_size:<12} {r.total_macs:>13,} {r.params * r.repeat:>11,}"
-        )
-    lines.append("-" * len(header))
+        lines.append(f"{label:<19} {r.filter_shape:<15} {r.input_size:<12} {r.total_macs:>13,} "
+                     f"{r.params * r.repeat:>11,}")
     macs, params = sum(r.total_macs for r in rows), sum(r.params * r.repeat for r in rows)
-    lines.append(f"{'total':<48} {macs:>13,} {params:>11,}")
+    lines += ["-" * len(header), f"{'total':<48} {macs:>13,} {params:>11,}"]
     return "\n".join(lines)
 
 
@@ -190,31 +166,23 @@ _V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *((512,
 _V1_BLOCKS += ((1024, 2), (1024, 1))
 
 
-def _conv_bn_relu(x: Any, conv: Any, relu_max: float | None = 6.0) -> Any:
+def _conv_bn_relu(x: Any, conv: Any) -> Any:
     x = layers.BatchNormalization(name=f"{conv.name}_bn")(conv(x))
-    return layers.ReLU(relu_max, name=f"{conv.name}_relu")(x)
+    return layers.ReLU(6.0, name=f"{conv.name}_relu")(x)
 
 
-def mobilenet_v1_standard_conv(
-    alpha: float = 1.0, resolution: int = 224, classes: int = 1000
-) -> keras.Model:
-    """The paper's 'Conv MobileNet' (Howard et al. 2017, Table 4): every depthwise-separable
-    pair of MobileNet V1 replaced by one standard 3x3 convolution.
-
-    Same widths, strides and head as Table 1 (3x3/2 stem, 13 conv 3x3 + BatchNorm + ReLU6,
-    global average pool, FC, softmax). Paper: 4866 M mult-adds, 29.3 M parameters; this
-    model: 4867.3 M and 29.3 M. ``alpha`` is the width multiplier, ``resolution`` the input side.
+def mobilenet_v1_standard_conv(alpha: float = 1.0, resolution: int = 224, classes: int = 1000) -> keras.Model:
+    """The paper's 'Conv MobileNet' (Howard et al. 2017, Table 4): each separable pair of V1
+    replaced by one standard 3x3 convolution; same widths, strides and head as Table 1. Paper:
+    4866 M mult-adds, 29.3 M parameters; this model: 4867.3 M and 29.3 M. ``alpha`` is the width
+    multiplier, ``resolution`` the input side.
     """
-    alpha = positive_number("alpha", alpha)
-    resolution = positive_int("resolution", resolution)
+    alpha, resolution = positive_number("alpha", alpha), positive_int("resolution", resolution)
     classes = positive_int("classes", classes)
     x = inputs = keras.Input((resolution, resolution, 3))
     x = _conv_bn_relu(x, layers.Conv2D(int(32 * alpha), 3, 2, "same", use_bias=False, name="conv1"))
     for i, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
-        conv = layers.Conv2D(
-            int(filters * alpha), 3, stride, "same", use_bias=False, name=f"conv_{i}"
-        )
-        x = _conv_bn_relu(x, conv)
+        x = _conv_bn_relu(x, layers.Conv2D(int(filters * alpha), 3, stride, "same", use_bias=False, name=f"conv_{i}"))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(classes, activation="softmax", name="fc")(x)
     return keras.Model(inputs, outputs, name=f"conv_mobilenet_{alpha:g}_{resolution}")
@@ -225,26 +193,58 @@ def inverted_residual_block(
 ) -> keras.Model:
     """MobileNet V2's inverted residual block with a linear bottleneck, as a small model.
 
-    Sandler et al. 2018, Table 1; seed 003, 'Inverted Residuals', 'Linear Bottlenecks':
-    1x1 expand to ``expansion`` x ``in_ch`` + BatchNorm + ReLU6; k x k depthwise with
-    ``stride`` + BatchNorm + ReLU6; 1x1 project to ``out_ch`` + BatchNorm and **no**
-    activation; add the input when stride is 1 and in_ch == out_ch (the skip joins the
-    narrow ends). Same MACs and parameters as ``keras.applications.MobileNetV2``'s blocks.
+    Sandler et al. 2018, Table 1; seed 003, 'Inverted Residuals', 'Linear Bottlenecks': 1x1
+    expand to ``expansion`` x ``in_ch`` + BatchNorm + ReLU6; k x k depthwise with ``stride`` +
+    BatchNorm + ReLU6; 1x1 project to ``out_ch`` + BatchNorm and **no** activation; add the input
+    when stride is 1 and in_ch == out_ch (the skip joins the narrow ends). Same MACs and
+    parameters as ``keras.applications.MobileNetV2``'s blocks.
     """
-    fm_dim, in_ch, out_ch = (
-        positive_int(n, v) for n, v in (("fm_dim", fm_dim), ("in_ch", in_ch), ("out_ch", out_ch))
-    )
+    fm_dim, in_ch, out_ch = positive_int("fm_dim", fm_dim), positive_int("in_ch", in_ch), positive_int("out_ch", out_ch)
     expansion, f_dim = positive_int("expansion", expansion), positive_int("f_dim", f_dim)
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride!r}")
     wide = in_ch * expansion
     x = inputs = keras.Input((fm_dim, fm_dim, in_ch), name="narrow_in")
     x = _conv_bn_relu(x, layers.Conv2D(wide, 1, use_bias=False, name="expand"))
-    x = _conv_bn_relu(
-        x, layers.DepthwiseConv2D(f_dim, stride, "same", use_bias=False, name="depthwise")
-    )
+    x = _conv_bn_relu(x, layers.DepthwiseConv2D(f_dim, stride, "same", use_bias=False, name="depthwise"))
     x = layers.Conv2D(out_ch, 1, use_bias=False, name="project")(x)
     x = layers.BatchNormalization(name="project_bn")(x)  # linear: no ReLU here
     if stride == 1 and in_ch == out_ch:
         x = layers.Add(name="skip_add")([inputs, x])
     return keras.Model(inputs, x, name=f"inverted_residual_{in_ch}_{wide}_{out_ch}")
+
+
+def _pool(same: tuple[Any, ...]) -> Any:
+    """One LatencyStats (or TimedFlops) holding the samples of all rounds."""
+    if isinstance(same[0], LatencyStats):
+        return LatencyStats(np.concatenate([stats.samples_seconds for stats in same]))
+    return replace(same[0], latency=_pool(tuple(t.latency for t in same)))
+
+
+def roofline_sweep(
+    model: keras.Model, device: str = "cpu", rounds: int = 3, repeats: int = 5,
+    gemm_n: int = 2048, progress: bool = False,
+) -> tuple[TimedFlops, list[TimedFlops], LatencyStats, LatencyStats]:
+    """A roof and the points under it, timed in the same rounds: ``(gemm, layers, whole, overhead)``.
+
+    Each of ``rounds`` rounds times on ``device``: an fp32 ``gemm_n`` GEMM (2 calls, as in
+    ``machine.measure_peak_flops``), every weight layer alone (``timing.time_layers``) and the
+    whole model (batch 1, compiled, no XLA; ``repeats`` calls each), and an empty compiled call
+    (``timing.call_overhead``): a burst of other load hits roof and layers alike (seed 004's
+    roofline compares them). Samples (seconds) are pooled over the rounds, so
+    ``gemm.best_flop_per_s`` is the fastest GEMM call of all.
+    """
+    rounds, repeats = positive_int("rounds", rounds), positive_int("repeats", repeats)
+    whole_call = timing.model_call(model, 1, device)
+    steps = tqdm(range(rounds), f"{model.name}: GEMM, layers, model", leave=False, disable=not progress)
+    parts = [
+        (
+            measure_peak_flops(n=gemm_n, repeats=2, warmup=1, device=device),
+            *timing.time_layers(model, 1, device, warmup=1, repeats=repeats),
+            timing.measure_latency(whole_call, warmup=1, repeats=repeats),
+            timing.call_overhead(device, repeats=4 * repeats),
+        )
+        for _ in steps
+    ]
+    pooled = [_pool(same) for same in zip(*parts, strict=True)]
+    return pooled[0], pooled[1:-2], pooled[-2], pooled[-1]

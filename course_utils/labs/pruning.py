@@ -1,19 +1,10 @@
-"""Notebook 07's machinery: pruning masks held through training, filter pruning, model bytes.
+"""Notebook 07's machinery; the notebook writes the ideas and checks them against it.
 
-The notebook writes the ideas (magnitude masks, Zhu & Gupta's schedule, useful MACs, the L1
-ranking of filters, distillation) and checks them against this module:
-
-* :func:`magnitude_masks`, :func:`apply_masks`: magnitude pruning (Han, Pool, Tran & Dally,
-  NeurIPS 2015), per layer or with one global threshold;
-* :func:`polynomial_sparsity`, :class:`PruningCallback`: gradual pruning while a Keras 3 model
-  trains (Zhu & Gupta 2017), masks held by a :class:`MaskConstraint` after every optimizer step
-  (``tensorflow-model-optimization`` rejects Keras 3 models; needs the TensorFlow backend);
-* :func:`kept_filters`, :func:`narrow`, :func:`prune_filters`: structured pruning of whole
-  filters by L1 norm (Li, Kadav, Durdanovic, Samet & Graf, ICLR 2017);
-* :func:`clone_with_weights`, :func:`evaluate_accuracy`, :func:`saved_model_bytes`.
+Magnitude masks (Han, Pool, Tran & Dally, NeurIPS 2015), per layer or global; gradual pruning
+while a Keras 3 model trains (Zhu & Gupta 2017), masks held by a constraint after every optimizer
+step (``tensorflow-model-optimization`` rejects Keras 3 models); structured pruning of whole
+filters by L1 norm (Li, Kadav, Durdanovic, Samet & Graf, ICLR 2017); a model's saved bytes.
 """
-
-from __future__ import annotations
 
 import tempfile
 import warnings
@@ -51,15 +42,16 @@ def _drop_smallest(magnitudes: np.ndarray, sparsity: float) -> np.ndarray:
     return keep.reshape(magnitudes.shape)
 
 
-def magnitude_masks(model: keras.Model, sparsity: float, scope: str = "layer") -> dict[str, np.ndarray]:
+def magnitude_masks(
+    model: keras.Model, sparsity: float, scope: str = "layer"
+) -> dict[str, np.ndarray]:
     """Keep-masks (True = keep) without the smallest-magnitude kernel weights of ``model``.
 
     ``scope='layer'``: each kernel loses ``round(sparsity * size)`` of its own weights;
     ``'global'``: all kernels' weights are ranked together (one threshold), so layers with
     larger weights keep more. Returns ``{layer name: bool array}`` (see :func:`kernels`).
     """
-    one_of("scope", scope, SCOPES)
-    s = fraction("sparsity", sparsity)
+    s, scope = fraction("sparsity", sparsity), one_of("scope", scope, SCOPES)
     values = {name: np.abs(np.asarray(k)) for name, k in kernels(model).items()}
     if scope == "layer":
         return {n: _drop_smallest(v, s) for n, v in values.items()}
@@ -101,9 +93,6 @@ def evaluate_accuracy(model: keras.Model, x: Any, y: Any, batch_size: int = 1000
     return correct / len(y)
 
 
-# --------------------------------------------------------------------------- gradual pruning
-
-
 def polynomial_sparsity(
     step: int, final_sparsity: float, begin_step: int, end_step: int, initial_sparsity: float = 0.0
 ) -> float:
@@ -123,9 +112,8 @@ def polynomial_sparsity(
 
 
 class MaskConstraint(keras.constraints.Constraint):
-    """``w -> w * mask``: Keras' optimizers apply a variable's constraint right after each update,
-    inside the compiled train step, so a pruned weight a gradient moved is zero again before the
-    next step reads it. ``mask`` is a non-trainable variable :class:`PruningCallback` updates."""
+    """``w -> w * mask``, applied by Keras' optimizers right after each update inside the compiled
+    train step: a pruned weight is zero again before the next step reads it (mask: a Variable)."""
 
     def __init__(self, mask: Any) -> None:
         self.mask = mask
@@ -137,13 +125,11 @@ class MaskConstraint(keras.constraints.Constraint):
 class PruningCallback(keras.callbacks.Callback):
     """Gradual magnitude pruning while a compiled model trains (Zhu & Gupta 2017).
 
-    Every ``frequency`` optimizer steps up to ``end_step`` (counted from the start of the fit)
-    the masks are recomputed with :func:`magnitude_masks` at the sparsity of
-    :func:`polynomial_sparsity`; after *every* step a :class:`MaskConstraint` on each kernel
-    keeps the pruned weights at zero (with ``steps_per_execution > 1`` the masks change only
-    between executions). ``end_step=0`` prunes at once and fine-tunes with the masks fixed.
-    When training ends the constraints are removed (the model saves and converts like any
-    other); ``masks`` holds the last masks, ``history`` ``(step, sparsity)`` at each update.
+    Every ``frequency`` optimizer steps up to ``end_step`` (counted from the fit's start) the
+    masks are recomputed (:func:`magnitude_masks`) at the sparsity of :func:`polynomial_sparsity`;
+    after *every* step a :class:`MaskConstraint` keeps the pruned weights at zero (masks change
+    only between executions of ``steps_per_execution``). ``end_step=0`` prunes at once. At the
+    end the constraints go; ``masks`` holds the last masks, ``history`` ``(step, sparsity)``.
     """
 
     def __init__(
@@ -180,9 +166,9 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         step = int(np.asarray(self.model.optimizer.iterations)) - self._first
-        if self.history[-1][1] < self.final_sparsity and (
-            step - self.history[-1][0] >= self.frequency or step >= self.end_step
-        ):
+        last_step, last_target = self.history[-1]
+        due = step - last_step >= self.frequency or step >= self.end_step
+        if last_target < self.final_sparsity and due:
             self._update(step)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -192,22 +178,16 @@ class PruningCallback(keras.callbacks.Callback):
         self._mask_vars.clear()
         self.model.train_function = None  # the next fit traces a step without the masks
         if self.history[-1][1] < self.final_sparsity:
-            warnings.warn(
-                f"PruningCallback: training ended before end_step={self.end_step}, at sparsity "
-                f"{self.history[-1][1]:.3f}; train longer or lower end_step",
-                stacklevel=2,
-            )
-
-
-# --------------------------------------------------------------------------- structured pruning
+            warnings.warn(f"PruningCallback: training ended before end_step={self.end_step}, at "
+                          f"sparsity {self.history[-1][1]:.3f}; train longer or lower end_step",
+                          stacklevel=2)  # fmt: skip
 
 
 def kept_filters(kernel: Any, n_keep: int) -> np.ndarray:
     """Indices (ascending) of the ``n_keep`` output filters/units of ``kernel`` with the largest
-    L1 norm ``sum |w|`` over all axes but the last (Li et al. 2017: a filter with small weights
-    makes small activations, so removing it changes the next layer's input least)."""
-    w = np.asarray(kernel)
-    n_keep = integer("n_keep", n_keep, 1)
+    L1 norm ``sum |w|`` over all axes but the last (Li et al. 2017 rank conv filters so: small
+    weights, small activations; ranking Dense units the same way is this course's extension)."""
+    w, n_keep = np.asarray(kernel), integer("n_keep", n_keep, 1)
     if n_keep > w.shape[-1]:
         raise ValueError(f"n_keep={n_keep} is more than the kernel's {w.shape[-1]} filters")
     norms = np.abs(w).reshape(-1, w.shape[-1]).sum(axis=0)
@@ -223,10 +203,9 @@ def _chain(model: keras.Model) -> list[Any]:
             raise ValueError(f"{layer.name!r}: only channels_last convolutions without groups")
         if not (isinstance(layer, (*_WEIGHTED, keras.layers.Flatten))
                 or any(k in kind for k in _PER_CHANNEL)):  # fmt: skip
-            raise ValueError(
-                f"structured pruning has no rule for layer kind {kind!r} (layer {layer.name!r}); "
-                "supported: Conv1D/2D/3D, Dense, Flatten, pooling, activations, dropout, padding"
-            )
+            raise ValueError(f"structured pruning has no rule for layer kind {kind!r} (layer "
+                             f"{layer.name!r}); supported: Conv1D/2D/3D, Dense, Flatten, pooling, "
+                             "activations, dropout, padding")  # fmt: skip
     return list(model.layers)
 
 
@@ -244,8 +223,8 @@ def narrow(model: keras.Model, widths: Mapping[str, int], name: str | None = Non
             key = "filters" if isinstance(layer, _CONV) else "units"
             config[key] = integer(f"widths[{layer.name!r}]", widths[layer.name], 1)
         rebuilt.append(type(layer).from_config(config))
-    name = name or f"{model.name}_narrow"
-    return keras.Sequential([keras.Input(model.input_shape[1:]), *rebuilt], name=name)
+    return keras.Sequential([keras.Input(model.input_shape[1:]), *rebuilt],
+                            name=name or f"{model.name}_narrow")  # fmt: skip
 
 
 def prune_filters(
@@ -253,20 +232,17 @@ def prune_filters(
 ) -> keras.Model:
     """Structured pruning: a smaller model keeping the largest-L1 filters (:func:`kept_filters`).
 
-    ``keep`` is the fraction of filters/units to keep in every hidden Conv/Dense layer, or
-    ``{layer name: count}``; the output layer keeps its width. A removed channel also leaves
-    what reads it: the next layer's kernel rows and, after ``Flatten``, each of its positions.
-    Fewer MACs on any hardware. Returns a new, uncompiled model; fine-tune it.
+    ``keep``: the fraction of filters/units kept in every hidden Conv/Dense layer, or ``{layer
+    name: count}``; the output layer keeps its width. A removed channel also leaves what reads
+    it (the next kernel's rows; after ``Flatten``, each position). Returns a new, uncompiled model.
     """
     chain = _chain(model)
     hidden = [la for la in chain if isinstance(la, _WEIGHTED)][:-1]
     width = {la.name: la.kernel.shape[-1] for la in hidden}
     if isinstance(keep, Mapping):
         if set(keep) - set(width):
-            raise ValueError(
-                f"keep names {sorted(set(keep) - set(width))}; hidden Conv/Dense layers are "
-                f"{sorted(width)} (the output layer keeps its width)"
-            )
+            raise ValueError(f"keep names {sorted(set(keep) - set(width))}; hidden Conv/Dense"
+                             f" layers: {sorted(width)} (the output keeps its width)")  # fmt: skip
         counts = dict(keep)
     else:
         share = fraction("keep", keep, allow_zero=False)

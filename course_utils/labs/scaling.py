@@ -1,18 +1,20 @@
-"""Notebook 09's machinery: data-parallel training with worker processes on this machine.
+"""Notebook 09's machinery: data-parallel workers on this machine, started, watched and stopped.
 
-The ideas (ring all-reduce bytes, the alpha-beta fit, efficiencies, Amdahl, the projections) are
-in the notebook. Here: :func:`run_workers` starts N ``MultiWorkerMirroredStrategy`` workers on
-127.0.0.1 (a ``TF_CONFIG`` and a free port each, one CPU thread each), watches them, enforces a
-timeout, explains a taken port or a dead worker, and always stops them all; the worker itself
-(``python -m course_utils.labs.scaling INDEX RUN_DIR``) times all-reduces and trains with
-:func:`make_train_step` (Keras 3's ``fit`` fails under this strategy, keras-team/keras#20585);
-:func:`course_utils.hardware.interconnects` reads ``course_utils/data/interconnects.json``.
+The ideas (ring all-reduce, the data-parallel step, the alpha-beta fit, efficiencies, projections)
+are in the notebook. :func:`run_workers` starts N ``MultiWorkerMirroredStrategy`` workers on
+127.0.0.1 (a ``TF_CONFIG``, a free port and one CPU thread each), watches them, enforces a timeout,
+explains a taken port or a dead worker, and always stops them all. Each worker (``python -m
+course_utils.labs.scaling INDEX RUN_DIR``) times all-reduces, then runs the notebook's own step
+(its source travels in the plan), timing both halves of every step, with worker 0's one-worker
+steps in blocks that alternate with the two-worker ones (Keras 3's ``fit`` fails under this
+strategy: keras-team/keras#20585).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -22,14 +24,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..validators import positive_int, positive_number
+from ..validators import instance, positive_int, positive_number
 
 HOST = "127.0.0.1"
 _NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages|@progress)")  # TF start-up lines
@@ -59,10 +64,9 @@ def check_ports_free(ports: list[int]) -> None:
             try:
                 s.bind((HOST, port))
             except OSError as err:
-                raise PortInUseError(
-                    f"Port {port} on {HOST} is already in use ({err.strerror}): another program, or "
-                    "workers of an earlier run that are still alive, holds it. Leave ports=None to "
-                    "let the course pick free ports, or pass other ports.") from None
+                raise PortInUseError(f"Port {port} on {HOST} is already in use ({err.strerror}): another program, "
+                                     "or workers of an earlier run that are still alive, holds it. Leave ports=None "
+                                     "to let the course pick free ports, or pass other ports.") from None
 
 
 def tf_config(ports: list[int], index: int) -> dict[str, Any]:
@@ -77,8 +81,7 @@ def _log_tail(path: Path, lines: int = 12) -> str:
 
 
 def _failure(index: int, code: int, ports: list[int], run_dir: Path) -> WorkerError:
-    log = run_dir / f"worker_{index}.log"
-    tail = _log_tail(log)
+    tail = _log_tail(log := run_dir / f"worker_{index}.log")
     if "Could not start gRPC server" in tail or "Address already in use" in tail:
         return PortInUseError(
             f"Worker {index} could not open port {ports[index]} on {HOST}: another program took it "
@@ -103,19 +106,19 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             return
 
 
-def run_workers(plan: dict[str, Any], num_workers: int = 2, *, ports: list[int] | None = None,
-                timeout_seconds: float = 180.0, threads_per_worker: int = 1,
-                fail: dict[str, Any] | None = None, progress: bool = True,
-                log_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def run_workers(plan: dict[str, Any], num_workers: int = 2, *, step: Callable | None = None,
+                ports: list[int] | None = None, timeout_seconds: float = 180.0, threads_per_worker: int = 1,
+                fail: dict[str, Any] | None = None, progress: bool = True, log_dir: str | Path | None = None) -> list:
     """Run ``num_workers`` MultiWorkerMirroredStrategy workers on 127.0.0.1; return their results.
 
-    ``plan``: ``allreduce_bytes`` (sizes, timed ``allreduce_repeats`` times each), ``models``
-    (``"mlp"`` 784-512-10, ``"lenet"`` seed 002's LeNet-like), ``per_worker_batches``,
-    ``warmup_steps``, ``steps``, ``learning_rate``, ``seed``. ``ports``: one per worker (None:
-    free ones); ``timeout_seconds`` [s] for the whole run; ``threads_per_worker``: TensorFlow
-    intra- and inter-op threads; ``fail={"worker": i, "at": "start" | "train"}`` makes worker i
-    raise there (to see, and test, a dying worker); ``log_dir`` keeps plan, logs and results
-    (default: a temporary folder, deleted after a successful run).
+    ``plan``: ``allreduce`` (``[bytes, repeats]``: all-reduced once, then timed ``repeats`` times),
+    ``trainings`` (``[model, per_worker_batch]``; ``"mlp"`` 784-512-10, ``"lenet"`` seed 002's),
+    ``warmup_steps``, ``blocks``, ``steps_per_block``, ``learning_rate``, ``seed``. ``step``: the
+    notebook's ``make_step(strategy, model, learning_rate, global_batch) -> (gradients, exchange)``,
+    which every worker runs from its source (``tf``, ``keras``, ``np`` imported, nothing else).
+    ``ports``: one per worker (None: free ones); ``timeout_seconds`` [s] for the whole run;
+    ``threads_per_worker``: TensorFlow's intra- and inter-op threads; ``fail={"worker": i, "at":
+    "start" | "train"}`` makes worker i raise there; ``log_dir`` keeps plan, logs and results.
 
     Returns one dict per worker, in worker order. Raises :class:`PortInUseError` for a taken
     port, :class:`WorkerError` when a worker dies or time runs out; no worker is left running.
@@ -125,16 +128,19 @@ def run_workers(plan: dict[str, Any], num_workers: int = 2, *, ports: list[int] 
     ports = free_ports(num_workers) if ports is None else [int(p) for p in ports]
     if len(ports) != num_workers:
         raise ValueError(f"need one port per worker: {num_workers} workers, {len(ports)} ports")
+    if plan.get("trainings"):  # the workers run the step's source
+        instance("step", step, types.FunctionType, "function make_step(strategy, model, learning_rate, global_batch)")
+    source = textwrap.dedent(inspect.getsource(step)) if plan.get("trainings") else ""
     check_ports_free(ports)
     run_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="course09_"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    plan = {**plan, "threads": threads_per_worker, "fail": fail, "deadline_seconds": timeout_seconds + 30}
+    plan = {**plan, "threads": threads_per_worker, "fail": fail, "deadline_seconds": timeout_seconds + 30,
+            "step_source": source, "step_name": getattr(step, "__name__", "")}
     (run_dir / "plan.json").write_text(json.dumps(plan))
     # CPU workers (on one GPU each would claim all its memory); this package first on the path
     env = dict(os.environ, OMP_NUM_THREADS=str(threads_per_worker), CUDA_VISIBLE_DEVICES="")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parents[2]), env.get("PYTHONPATH")]))
-    phases = 1 + len(plan.get("allreduce_bytes", [])) * (num_workers > 1) + len(
-        plan.get("models", [])) * len(plan.get("per_worker_batches", []))
+    phases = 1 + len(plan.get("allreduce", [])) * (num_workers > 1) + (plan.get("blocks", 5) + 1) * bool(plan.get("trainings"))
     procs: list[subprocess.Popen] = []
     try:
         for i in range(num_workers):
@@ -172,34 +178,6 @@ def _watch(procs: list[subprocess.Popen], ports: list[int], run_dir: Path, timeo
             time.sleep(0.1)
 
 
-def make_train_step(strategy: Any, model: Any, learning_rate: float, global_batch: int) -> Any:
-    """One data-parallel SGD step, written out: each worker's gradients, summed by an all-reduce.
-
-    Every worker runs ``step`` on its own shard of the global batch. The loss is divided by the
-    *global* batch size, so the all-reduced sum of the workers' gradients is the gradient of the
-    mean loss over the whole global batch: the same update one worker would make alone.
-    """
-    import keras
-    import tensorflow as tf
-
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
-
-    def step(x: Any, y: Any) -> Any:  # runs on every worker, on its own shard
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True)) / global_batch
-        grads = tape.gradient(loss, model.trainable_variables)
-        grads = tf.distribute.get_replica_context().all_reduce("sum", grads)  # the exchange
-        for var, grad in zip(model.trainable_variables, grads, strict=True):
-            var.assign_sub(learning_rate * grad)  # identical update on every worker
-        return loss  # this worker's share of the global batch's mean loss
-
-    @tf.function
-    def train_step(x: Any, y: Any) -> Any:
-        return strategy.run(step, args=(x, y))
-
-    return train_step
-
-
 def _all_reduce_fn(strategy: Any, tensors: Any) -> Any:
     """A compiled all-reduce of ``tensors()``, made inside the replica (not passed in: TF 2.21 fails)."""
     import tensorflow as tf
@@ -212,36 +190,59 @@ def _all_reduce_fn(strategy: Any, tensors: Any) -> Any:
     return run
 
 
-def _timed(fn: Any, repeats: int, barrier: Any) -> list[float]:
-    fn().numpy()  # warm-up (tracing, first exchange)
-    seconds = []
-    for _ in range(repeats):
-        barrier().numpy()  # line the workers up, so a late peer's lag is not timed
-        start = time.perf_counter()
-        fn().numpy()  # results materialised before the clock stops
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def _train(strategy: Any, build: Any, shards: list, plan: dict[str, Any], global_batch: int,
-           fail: Any) -> tuple[Any, list[float], list[float]]:
-    """A fresh model trained on ``shards`` with :func:`make_train_step`: (model, losses, seconds)."""
+def _case(strategy: Any, make_step: Any, build: Any, plan: dict[str, Any], batch: int, x: np.ndarray,
+          y: np.ndarray, index: int) -> dict[str, Any]:
+    """A training case: the two-worker model and step, worker 0's one-worker step, its data, its records."""
     import keras
     import tensorflow as tf
 
-    keras.utils.set_random_seed(plan.get("seed", 0))  # the same initial weights in every run
-    with strategy.scope():
-        model = build()
-    train_step = make_train_step(strategy, model, plan.get("learning_rate", 0.05), global_batch)
-    warmup, losses, seconds = plan.get("warmup_steps", 3), [], []
-    for k, (x, y) in enumerate(shards):
-        if k == warmup:
-            fail("train")
-        start = time.perf_counter()
-        loss = tf.nest.flatten(strategy.experimental_local_results(train_step(x, y)))[0]
-        losses.append(float(loss.numpy()))  # materialised before the clock stops
-        seconds.append(time.perf_counter() - start)
-    return model, losses, seconds[warmup:]
+    def trainer(strategy: Any, global_batch: int) -> tuple:  # a fresh model (seeded: the same every time)
+        keras.utils.set_random_seed(plan.get("seed", 0))
+        with strategy.scope():
+            model = build()
+        gradients, exchange = make_step(strategy, model, plan.get("learning_rate", 0.05), global_batch)
+        local = lambda v: tf.nest.flatten(strategy.experimental_local_results(v))[0]  # noqa: E731
+
+        def step(x: Any, y: Any) -> tuple[float, float, float, float]:  # loss, compute, exchange, step [s]
+            start = time.perf_counter()  # the whole step's clock includes making the shard's tensors
+            x, y, begin = tf.constant(x), tf.constant(y), time.perf_counter()
+            loss, grads = gradients(x, y)
+            loss, middle = float(local(loss)), time.perf_counter()  # materialised before the clock stops
+            local(exchange(grads)).numpy()
+            end = time.perf_counter()
+            return loss, middle - begin, end - middle, end - start
+
+        return model, step
+
+    model, step2 = trainer(strategy, batch * strategy.num_replicas_in_sync)
+    step1 = trainer(tf.distribute.get_strategy(), batch)[1] if index == 0 else None
+    return dict(model=model, step2=step2, step1=step1, x=x, y=y, batch=batch, two=[], one=[], wait=[0.0, 0.0])
+
+
+def _block(case: dict[str, Any], ks: range, n: int, index: int, barrier: Any) -> None:
+    """Steps ``ks`` by all workers (worker i takes part i of global batch k), then by worker 0 alone on
+    batches of the per-worker size while worker 1 waits (its CPU and wall seconds meanwhile: ``wait``)."""
+    x, y, b = case["x"], case["y"], case["batch"]
+    barrier().numpy()
+    case["two"] += [case["step2"](x[i : i + b], y[i : i + b]) for i in (k * b * n + index * b for k in ks)]
+    barrier().numpy()
+    cpu, wall = time.process_time(), time.perf_counter()
+    case["one"] += [case["step1"](x[k * b : (k + 1) * b], y[k * b : (k + 1) * b]) for k in ks] if case["step1"] else []
+    barrier().numpy()  # worker 1 waits here while worker 0 steps alone
+    case["wait"] = [case["wait"][0] + time.process_time() - cpu, case["wait"][1] + time.perf_counter() - wall]
+
+
+def _record(case: dict[str, Any], warmup: int, index: int) -> dict[str, Any]:
+    """What a case's steps measured (timed steps after ``warmup``) and the weights they left."""
+    weights = [v.numpy() for v in case["model"].trainable_variables]
+    two, one, wait = case["two"], case["one"], case["wait"]
+    entry = {"params": case["model"].count_params(), "gradient_bytes": sum(w.nbytes for w in weights),
+             "gradient_tensors": len(weights), "losses": [s[0] for s in two], "one_worker_losses": [s[0] for s in one],
+             "weights_sha256": hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest(),
+             "wait_cpu_share": wait[0] / wait[1] if index else None}
+    for key, steps in (("", two[warmup:]), ("one_worker_", one[warmup:])):
+        entry |= {f"{key}{part}_seconds": [s[i] for s in steps] for i, part in enumerate(("compute", "exchange", "step"), 1)}
+    return entry
 
 
 def _worker_main(index: int, run_dir: Path) -> None:
@@ -261,12 +262,13 @@ def _worker_main(index: int, run_dir: Path) -> None:
 
     fail("start")
     started = time.perf_counter()
+    import keras
     import tensorflow as tf  # course_utils, this module's package, has set TF's knobs already
+
+    from .. import data, models
 
     tf.config.threading.set_intra_op_parallelism_threads(plan["threads"])
     tf.config.threading.set_inter_op_parallelism_threads(plan["threads"])
-    from course_utils import data, models
-
     ring = tf.distribute.experimental.CommunicationImplementation.RING
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
         communication_options=tf.distribute.experimental.CommunicationOptions(implementation=ring))
@@ -277,39 +279,38 @@ def _worker_main(index: int, run_dir: Path) -> None:
         "startup_seconds": time.perf_counter() - started, "allreduce": [], "steps": [], "bytes_all_reduced": 0}
     print("@progress strategy ready", flush=True)
     barrier = _all_reduce_fn(strategy, lambda: tf.zeros([1]))
-    for nbytes in plan.get("allreduce_bytes", []) if n > 1 else []:
+    for nbytes, repeats in plan.get("allreduce", []) if n > 1 else []:
         length = max(1, int(nbytes) // 4)
-        seconds = _timed(_all_reduce_fn(strategy, lambda length=length: tf.fill([length], 1.0)),
-                         plan.get("allreduce_repeats", 5), barrier)
+        fn, seconds = _all_reduce_fn(strategy, lambda length=length: tf.fill([length], 1.0)), []
+        fn().numpy()  # warm-up (tracing, first exchange)
+        for _ in range(repeats):
+            barrier().numpy()  # line the workers up, so a late peer's lag is not timed
+            start = time.perf_counter()
+            fn().numpy()  # results materialised before the clock stops
+            seconds.append(time.perf_counter() - start)
         result["allreduce"].append({"bytes": 4 * length, "seconds": seconds})
-        result["bytes_all_reduced"] += 4 * length * (len(seconds) + 1)
+        result["bytes_all_reduced"] += 4 * length * (repeats + 1)
         print(f"@progress all-reduce {4 * length} B", flush=True)
-    (x_all, y_all), _ = data.load_mnist()
-    count = plan.get("warmup_steps", 3) + plan.get("steps", 20)
+    if plan.get("trainings"):
+        exec(plan["step_source"], namespace := {"tf": tf, "keras": keras, "np": np})  # the notebook's make_step
+        (x_all, y_all), _ = data.load_mnist()
+    inputs = {"mlp": lambda x: x.reshape(len(x), -1) / np.float32(255), "lenet": lambda x: data.to_float_images(x, pad=2)}
     builds = {"mlp": lambda: models.mlp(512, depth=1, dropout=0.0), "lenet": models.lenet_keras}
-    for name in plan.get("models", []):
-        for batch in plan.get("per_worker_batches", []):
-            global_batch = batch * n  # global batch k = samples [k B, (k+1) B); worker i its i-th part
-            x = x_all[: count * global_batch]
-            x = data.to_float_images(x, pad=2) if name == "lenet" else x.reshape(len(x), -1) / np.float32(255)
-            first = [k * global_batch + index * batch for k in range(count)]
-            shards = [(tf.constant(x[i : i + batch]), tf.constant(y_all[i : i + batch])) for i in first]
-            model, losses, seconds = _train(strategy, builds[name], shards, plan, global_batch, fail)
-            weights = [v.numpy() for v in model.trainable_variables]
-            entry = {"model": name, "per_worker_batch": batch, "global_batch": global_batch,
-                     "params": model.count_params(), "gradient_bytes": sum(w.nbytes for w in weights),
-                     "losses": losses, "step_seconds": seconds,
-                     "weights_sha256": hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest()}
-            result["bytes_all_reduced"] += entry["gradient_bytes"] * count
-            if n > 1:  # the gradients' all-reduce alone, then the computation alone (no exchange)
-                grads = _all_reduce_fn(strategy, lambda m=model: [tf.identity(v.value) for v in m.trainable_variables])
-                entry["gradient_allreduce_seconds"] = _timed(grads, 10, barrier)
-                result["bytes_all_reduced"] += entry["gradient_bytes"] * 11
-                barrier().numpy()  # both workers compute at the same time, as in a real step
-                _, _, entry["compute_seconds"] = _train(
-                    tf.distribute.get_strategy(), builds[name], shards, plan, global_batch, lambda s: None)
-            result["steps"].append(entry)
-            print(f"@progress {name} batch {batch}", flush=True)
+    warmup, size, blocks = plan.get("warmup_steps", 3), plan.get("steps_per_block", 5), plan.get("blocks", 5)
+    count = warmup + blocks * size  # steps per case
+    cases = [_case(strategy, namespace[plan["step_name"]], builds[name], plan, batch,
+                   inputs[name](x_all[: count * batch * n]), y_all[: count * batch * n], index)
+             for name, batch in plan.get("trainings", [])]
+    for j in range(-1, blocks if cases else -1):  # block -1: the warm-up steps; every case in every block
+        if j == 0:
+            fail("train")
+        for case in cases:
+            _block(case, range(warmup) if j < 0 else range(warmup + j * size, warmup + (j + 1) * size), n, index, barrier)
+        print(f"@progress block {j + 1}", flush=True)
+    for (name, batch), case in zip(plan.get("trainings", []), cases, strict=True):
+        result["steps"].append({"model": name, "per_worker_batch": batch, "global_batch": batch * n,
+                                **_record(case, warmup, index)})
+        result["bytes_all_reduced"] += result["steps"][-1]["gradient_bytes"] * count * (n > 1)
     (run_dir / f"worker_{index}.json").write_text(json.dumps(result))
 
 
