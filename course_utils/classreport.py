@@ -2,23 +2,19 @@
 
 ``python -m course_utils class-report FOLDER -o report.html`` reads the students' packs
 (:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
-self-contained HTML page, nothing loaded from the network: the :data:`TABLES` (the machines,
-the class on one roofline, LeNet against cores, int8 against fp32, CPU-vs-GPU crossovers, each
-metric's spread against catalogue and seed 002 devices, outliers) and their figures. In a
-notebook: ``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never
-stops it: each file skipped or partly used gets ONE line in ``c.problems`` naming it and why;
-files are only read.
+self-contained HTML page, nothing loaded from the network: the :data:`TABLES` and their
+figures. In a notebook: ``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad
+input never stops it: each file skipped or partly used gets ONE line in ``c.problems`` naming
+it and why; files are only read.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import io
 import itertools
 import math
-import re
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -57,8 +53,8 @@ OUTLIER_Z = 3.5  # robust z-score (median and MAD, Iglewicz & Hoaglin 1993) that
 
 @dataclass
 class Machine:
-    """A student's machine: its cards' facts and metrics (keys '08/metric_name'). A student whose
-    cards come from two machines (a laptop and Colab) has two."""
+    """A student's machine (a laptop and Colab are two): its cards' facts, metrics by key
+    ('08/metric_name') and their units."""
 
     label: str
     facts: dict[str, Any] = field(default_factory=dict)
@@ -132,8 +128,7 @@ def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassDat
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder {folder}: give the folder holding the class's packs")
-    skip = Path(ignore).resolve() if ignore else None
-    problems: list[str] = []
+    skip, problems = Path(ignore).resolve() if ignore else None, []
     owner: dict[str, str] = {}  # alias -> the pack or folder that claimed it first
     cards: dict[str, list[tuple[dict, str]]] = {}
     for path in sorted(folder.rglob("*")):
@@ -149,10 +144,9 @@ def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassDat
         source = rel if alias else path.parent.relative_to(folder).as_posix()
         alias = alias or (source if source != "." else "loose cards")
         if owner.setdefault(alias, source) != source:
-            n = next(n for n in itertools.count(2) if f"{alias} ({n})" not in owner)
-            note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{alias} ({n})'")
-            alias = f"{alias} ({n})"
-            owner[alias] = source
+            new = next(a for n in itertools.count(2) if (a := f"{alias} ({n})") not in owner)
+            note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{new}'")
+            alias, owner[new] = new, source
         cards.setdefault(alias, []).extend((card, rel) for card in found)
         if note:
             problems.append(f"{rel}: {'; '.join(note)}; partly used")
@@ -217,11 +211,10 @@ def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
     mad = statistics.median(abs(v - mid) for v in x.values())
     med = statistics.median(values.values())
     found = []
-    for label, v in x.items():
+    for k, v in x.items():
         if (0.6745 * abs(v - mid) / mad > OUTLIER_Z) if mad else abs(v - mid) > 1e-9 * abs(mid):
-            value = values[label]
-            why = f"{value / med:.3g}x the class median" if positive else f"median {med:.4g}"
-            found.append((label, why if mad else f"most others have {med:.6g}"))
+            why = f"{values[k] / med:.3g}x the class median" if positive else f"median {med:.4g}"
+            found.append((k, why if mad else f"most others have {med:.6g}"))
     return found
 
 
@@ -252,9 +245,8 @@ def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
     for m in c.machines:
         gpus, f = ", ".join(m.facts.get("gpus", [])) or "none", m.facts
-        notebooks = " ".join(sorted({k[:2] for k in m.values}))
-        row = (m.label, f.get("cpu", "?"), m.cores, f.get("logical_cpus"), m.simd, m.int8_isa)
-        rows["machines"].append((*row, gpus, notebooks))
+        rows["machines"].append((m.label, f.get("cpu", "?"), m.cores, f.get("logical_cpus"), m.simd,
+                                 m.int8_isa, gpus, " ".join(sorted({k[:2] for k in m.values}))))
         peak, bandwidth = m.get("roofline", "peak"), m.get("roofline", "bandwidth")
         if peak and bandwidth and peak > 0 and bandwidth > 0:
             rows["roofline"].append((m.label, m.simd, peak, bandwidth, peak / bandwidth))
@@ -316,7 +308,8 @@ def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units
     ax.legend(title=legend, fontsize=7)
 
 
-def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
+def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    fig.set_size_inches(8, 5)
     ax = fig.add_subplot(xscale="log", yscale="log", xlabel="intensity [FLOP/byte]",
                          ylabel="attainable", title="The class on one roofline (notebook 08)")
     intensity = np.logspace(-2, 3, 200)  # FLOP/byte
@@ -331,21 +324,20 @@ def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
     ax.plot([], [], "--", color=plots.COLORS["estimate"], label="catalogue, fp32 datasheet")
     _axis(ax, "y", "FLOP/s", list(ax.get_ylim()))
     ax.legend(loc="upper left")
-    return fig
 
 
-def _lenet(fig: Any, rows: list[dict[str, Any]]) -> Any:
-    ax = fig.add_subplot(xlabel="CPU cores (jittered)", ylabel="training time",
-                         title="LeNet training time against cores (notebook 03)")
-    rows = [r for r in rows if r["cores"]]
-    jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
-    points = [(r["cores"] * j, r["training [s]"], r["SIMD"])
-              for r, j in zip(rows, jitter, strict=True)]  # fmt: skip
-    _scatter(ax, points, "widest SIMD", units="cores|s")
-    return fig
+def _lenet(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    if rows := [r for r in rows if r["cores"]]:
+        ax = fig.add_subplot(xlabel="CPU cores (jittered)", ylabel="training time",
+                             title="LeNet training time against cores (notebook 03)")
+        jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
+        points = [(r["cores"] * j, r["training [s]"], r["SIMD"])
+                  for r, j in zip(rows, jitter, strict=True)]  # fmt: skip
+        _scatter(ax, points, "widest SIMD", units="cores|s")
 
 
-def _int8(fig: Any, c: ClassData) -> Any:
+def _int8(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    fig.set_size_inches(10, 4.2)
     for k, net in enumerate(("LeNet", "MobileNet")):
         ax = fig.add_subplot(1, 2, k + 1, title=f"{net}, batch 1 (notebook 06)",
                              xlabel="fp32 latency", ylabel="int8 latency (dotted: same speed)")
@@ -353,10 +345,10 @@ def _int8(fig: Any, c: ClassData) -> Any:
             ends = [min(min(p[:2]) for p in points), max(max(p[:2]) for p in points)]
             ax.plot(ends, ends, ":", color="grey")
             _scatter(ax, points, "int8 dot product", units="s|s")
-    return fig
 
 
-def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
+def _crossover(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    fig.set_size_inches(7, 1.2 + 0.22 * len(rows))
     ax = fig.add_subplot(xlabel="MLP size where the GPU starts to win",
                          title="CPU-vs-GPU crossover (notebook 04)")
     rows = sorted(rows, key=lambda r: r["crossover [params]"])
@@ -367,15 +359,17 @@ def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
     _axis(ax, "x", "params", [r["crossover [params]"] for r in rows])
     ax.tick_params(axis="y", labelsize=7)
     ax.legend()
-    return fig
 
 
-def _strips(fig: Any, c: ClassData, strips: dict[str, str]) -> Any:
+def _strips(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    """One strip per metric of ``SECTIONS["metrics"]`` that some card holds."""
+    units = {f"{r['notebook']}/{r['metric']}": r["unit"] for r in rows}
+    strips = {role: key for role, key in SECTIONS["metrics"].items() if key in units}
+    fig.set_size_inches(8, 1.5 * len(strips) + 0.6)
     rng = np.random.default_rng(0)
     for k, (role, key) in enumerate(strips.items()):
         ax = fig.add_subplot(len(strips), 1, k + 1, yticks=[], ylim=(-1.5, 1.5))
-        values = [m.values[key] for m in c.machines if key in m.values]
-        unit = next(m.units[key] for m in c.machines if key in m.units)
+        values, unit = [m.values[key] for m in c.machines if key in m.values], units[key]
         ax.scatter(values, rng.uniform(-1, 1, len(values)), s=12, color=plots.COLORS["measured"])
         for name, ref in (refs := references(c, unit)):
             color = plots.COLORS["paper" if name.startswith("seed") else "estimate"]
@@ -385,7 +379,6 @@ def _strips(fig: Any, c: ClassData, strips: dict[str, str]) -> Any:
         _axis(ax, "x", unit, values + [ref for _, ref in refs])
         ax.set_ylabel(f"{role}\n[{unit}]", rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("Each metric across the class (lines: catalogue and seed 002 devices)")
-    return fig
 
 
 def figures(c: ClassData) -> dict[str, Any]:
@@ -393,22 +386,16 @@ def figures(c: ClassData) -> dict[str, Any]:
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    figure, t, figs = functools.partial(Figure, layout="constrained"), tables(c), {}
-    keys = {k for m in c.machines for k in m.values}
-    strips = {role: key for role, key in SECTIONS["metrics"].items() if key in keys}
+    t, figs = tables(c), {}
+    draw = {"roofline": _roofline, "lenet": _lenet, "int8": _int8, "crossover": _crossover,
+            "metrics": _strips}  # fmt: skip
     with mpl.rc_context():
         plots.use_course_style()
-        if t["roofline"]:
-            figs["roofline"] = _roofline(figure(figsize=(8, 5)), c, t["roofline"])
-        if t["lenet"]:
-            figs["lenet"] = _lenet(figure(figsize=(7, 4.2)), t["lenet"])
-        if t["int8"]:
-            figs["int8"] = _int8(figure(figsize=(10, 4.2)), c)
-        if t["crossover"]:
-            height = 1.2 + 0.22 * len(t["crossover"])
-            figs["crossover"] = _crossover(figure(figsize=(7, height)), t["crossover"])
-        if strips:
-            figs["metrics"] = _strips(figure(figsize=(8, 1.5 * len(strips) + 0.6)), c, strips)
+        for name, plot in draw.items():
+            if t[name]:
+                plot(fig := Figure(layout="constrained"), c, t[name])
+                if fig.axes:
+                    figs[name] = fig
     return figs
 
 
@@ -418,12 +405,11 @@ _CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> str:
-    """Table ``name`` in HTML, each number in the unit its column (or its row) names."""
+    """Table ``name`` in HTML, each number in the unit its column ('peak [FLOP/s]') or row names."""
     if not rows:
         return f'<p class="empty" id="{name}">No card holds these metrics yet.</p>'
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-    unit = re.compile(r"\[(.*)\]")
-    cells = [[_fmt(v, (unit.findall(k) or [r.get("unit", "")])[0]) for k, v in r.items()]
+    cells = [[_fmt(v, k.partition("[")[2].rstrip("]") or r.get("unit", "")) for k, v in r.items()]
              for r in rows]  # fmt: skip
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
                    for row in cells)  # fmt: skip
