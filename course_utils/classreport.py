@@ -1,11 +1,8 @@
-"""The class on one page: every student's results read back, for the instructor (issue 15).
-
-``python -m course_utils class-report FOLDER -o report.html`` reads the students' packs
-(:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
-self-contained HTML page, nothing loaded from the network: the :data:`TABLES` and their
-figures. In a notebook: ``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad
-input never stops it: each file skipped or partly used gets ONE line in ``c.problems`` naming
-it and why; files are only read.
+"""The class on one page (issue 15): ``class-report FOLDER -o report.html`` reads the students'
+packs (:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
+self-contained offline HTML page, the :data:`TABLES` and their figures. In a notebook:
+``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never stops it: each
+file skipped or partly used gets ONE line in ``c.problems`` naming it and why; files are only read.
 """
 
 from __future__ import annotations
@@ -49,6 +46,10 @@ SECTIONS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 SI_UNITS = ("FLOP/s", "B/s", "s", "FLOP", "MAC", "B", "bytes", "J", "params", "images/s")
 OUTLIER_Z = 3.5  # robust z-score (median and MAD, Iglewicz & Hoaglin 1993) that names a value
+HELP = "one offline HTML page of the class's results packs, for the instructor"
+_CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%}.problems li{font-family:monospace}")  # fmt: skip
 
 
 @dataclass
@@ -57,29 +58,22 @@ class Machine:
     ('08/metric_name') and their units."""
 
     label: str
-    facts: dict[str, Any] = field(default_factory=dict)
-    values: dict[str, float] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, Any]
+    values: dict[str, float]
+    units: dict[str, str]
+    simd: str = field(init=False)  # the widest SIMD extension, 'none' or 'unknown' (older cards)
+    int8_isa: str = field(init=False)  # int8 dot-product instructions ('AVX-512 VNNI', ...), same
+    cores: int | None = field(init=False)  # physical cores (older cards: logical CPUs)
+
+    def __post_init__(self) -> None:
+        f, isa = self.facts, self.facts.get("int8_dot_product")
+        self.simd = (f["simd"] or ["none"])[-1] if "simd" in f else "unknown"
+        self.int8_isa = "unknown" if isa is None else ", ".join(isa) or "none"
+        self.cores = f.get("physical_cores") or f.get("logical_cpus")
 
     def get(self, section: str, role: str) -> float | None:
         """The value :data:`SECTIONS` names for ``(section, role)``, or None."""
         return self.values.get(SECTIONS[section][role])
-
-    @property
-    def simd(self) -> str:
-        """Widest SIMD extension, 'none' or 'unknown' (older cards do not record it)."""
-        return (self.facts["simd"] or ["none"])[-1] if "simd" in self.facts else "unknown"
-
-    @property
-    def int8_isa(self) -> str:
-        """The int8 dot-product instructions ('AVX-512 VNNI', ...), 'none' or 'unknown'."""
-        found = self.facts.get("int8_dot_product")
-        return "unknown" if found is None else ", ".join(found) or "none"
-
-    @property
-    def cores(self) -> int | None:
-        """Physical cores (older cards: logical CPUs)."""
-        return self.facts.get("physical_cores") or self.facts.get("logical_cpus")
 
 
 @dataclass
@@ -111,11 +105,9 @@ def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
         alias = path.stem
         note.append(f"no valid alias, shown as {alias!r}")
     checked = [results.check_card(raw) for raw in data["cards"]]
-    where: dict[str, list[str]] = {}  # a problem -> the cards (numbered from 1) that have it
-    for i, (_, notes) in enumerate(checked, 1):
-        for n in notes:
-            where.setdefault(n, []).append(str(i))
-    note += [f"card {', '.join(numbers)}: {n}" for n, numbers in where.items()]
+    for n in dict.fromkeys(n for _, notes in checked for n in notes):  # each problem once
+        numbers = ", ".join(str(i) for i, (_, notes) in enumerate(checked, 1) if n in notes)
+        note.append(f"card {numbers}: {n}")
     if not (cards := [card for card, _ in checked if card]):
         raise ValueError("pack holds no usable card")
     return alias, cards
@@ -165,18 +157,18 @@ def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) 
         groups.setdefault(fingerprint, []).append((card, rel))
     machines = []
     for i, group in enumerate(groups.values()):
-        machine = Machine(alias if len(groups) == 1 else f"{alias} (machine {i + 1})")
-        seen: dict[str, str] = {}  # notebook -> the file of its card
+        facts, values, units, seen = {}, {}, {}, {}  # seen: notebook -> the file of its card
         for card, rel in group:
             nb = card["notebook"][:2]
             if nb in seen:
                 problems.append(f"{seen[nb]}: its notebook {nb} card replaced by {rel}'s (newer)")
             seen[nb] = rel
-            machine.facts.update(card["machine"])
+            facts.update(card["machine"])
             for name, metric in card["metrics"].items():
-                machine.values[f"{nb}/{name}"] = float(metric["value"])
-                machine.units[f"{nb}/{name}"] = metric["unit"]
-        machines.append(machine)
+                key = f"{nb}/{name}"
+                values[key], units[key] = float(metric["value"]), metric["unit"]
+        label = alias if len(groups) == 1 else f"{alias} (machine {i + 1})"
+        machines.append(Machine(label, facts, values, units))
     return machines
 
 
@@ -299,8 +291,7 @@ def _axis(ax: Any, which: str, unit: str, values: list[float]) -> None:
 
 def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units: str) -> None:
     """Points (x, y, group) on log-log axes in ``units`` ('x unit|y unit'), a colour per group."""
-    groups = sorted({g for _, _, g in points})
-    for color, group in zip(plots.PALETTE * 4, groups, strict=False):
+    for color, group in zip(plots.PALETTE * 4, sorted({g for *_, g in points}), strict=False):
         xy = [(x, y) for x, y, g in points if g == group]
         ax.scatter(*zip(*xy, strict=True), color=color, label=group, s=25)
     _axis(ax, "x", units.split("|")[0], [x for x, _, _ in points])
@@ -399,11 +390,6 @@ def figures(c: ClassData) -> dict[str, Any]:
     return figs
 
 
-_CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "img{max-width:100%}.problems li{font-family:monospace}")  # fmt: skip
-
-
 def _table(name: str, rows: list[dict[str, Any]]) -> str:
     """Table ``name`` in HTML, each number in the unit its column ('peak [FLOP/s]') or row names."""
     if not rows:
@@ -438,9 +424,6 @@ def write_report(c: ClassData, out: str | Path) -> Path:
     return out
 
 
-HELP = "one offline HTML page of the class's results packs, for the instructor"
-
-
 def configure(parser: Any) -> None:
     """``class-report FOLDER [-o report.html]``."""
     parser.add_argument("folder", help="folder of results packs (or sub-folders of loose cards)")
@@ -454,8 +437,7 @@ def run(args: Any) -> int:
     except FileNotFoundError as exc:
         print(f"class-report: error: {exc}", file=sys.stderr)
         return 2
-    for line in c.problems:
-        print(line, file=sys.stderr)
+    sys.stderr.writelines(f"{line}\n" for line in c.problems)
     path = write_report(c, args.out)
     print(f"wrote {path}: {len(c.machines)} machines, {len(c.problems)} files skipped or partly"
           " used")
