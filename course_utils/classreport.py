@@ -1,19 +1,18 @@
 """The class on one page (issue 15): ``class-report FOLDER -o report.html`` reads the students'
-packs (:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
-self-contained offline HTML page, the :data:`TABLES` and their figures. In a notebook:
-``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never stops it: each
-file skipped or partly used gets ONE line in ``c.problems`` naming it and why; files are only read.
-"""
+packs (:func:`course_utils.results.pack`, or loose cards in a sub-folder per student) and writes a
+self-contained offline HTML page of the :data:`TABLES` and their figures (in a notebook:
+``c = load_class(FOLDER)``, ``tables(c)``, ``figures(c)``). Bad input never stops it: each file
+skipped or partly used gets ONE line in ``c.problems`` naming it and why; files are only read."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
-import itertools
 import math
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,20 @@ SECTIONS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 SI_UNITS = ("FLOP/s", "B/s", "s", "FLOP", "MAC", "B", "bytes", "J", "params", "images/s")
 OUTLIER_Z = 3.5  # robust z-score (median and MAD, Iglewicz & Hoaglin 1993) that names a value
+#: Each table of :func:`tables`: its title on the page and its columns (units in brackets).
+TABLES = {
+    "machines": ("The machines",
+                 "machine|CPU|cores|logical CPUs|SIMD|int8 dot product|GPUs|notebooks"),
+    "roofline": ("The class on one roofline",
+                 "machine|SIMD|peak [FLOP/s]|bandwidth [B/s]|ridge point [FLOP/B]"),
+    "lenet": ("LeNet training time against cores", "machine|cores|SIMD|training [s]"),
+    "int8": ("int8 against fp32, by int8 instruction set", "int8 dot product|LeNet machines|"
+             "LeNet fp32/int8 [x]|MobileNet machines|MobileNet fp32/int8 [x]"),
+    "crossover": ("Each machine's CPU-vs-GPU crossover", "machine|GPUs|source|crossover [params]"),
+    "metrics": ("Each metric across the class",
+                "notebook|metric|unit|machines|min|median|max|references"),
+    "outliers": ("Outliers", "machine|notebook|metric|value|why"),
+}  # fmt: skip
 HELP = "one offline HTML page of the class's results packs, for the instructor"
 _CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
@@ -54,15 +67,14 @@ _CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
 
 @dataclass
 class Machine:
-    """A student's machine (a laptop and Colab are two): its cards' facts, metrics by key
-    ('08/metric_name') and their units."""
+    """A student's machine (laptop and Colab are two): facts, metrics, units by '08/metric_name'."""
 
     label: str
     facts: dict[str, Any]
     values: dict[str, float]
     units: dict[str, str]
     simd: str = field(init=False)  # the widest SIMD extension, 'none' or 'unknown' (older cards)
-    int8_isa: str = field(init=False)  # int8 dot-product instructions ('AVX-512 VNNI', ...), same
+    int8_isa: str = field(init=False)  # int8 dot-product instructions ('AVX-512 VNNI'), likewise
     cores: int | None = field(init=False)  # physical cores (older cards: logical CPUs)
 
     def __post_init__(self) -> None:
@@ -71,22 +83,24 @@ class Machine:
         self.int8_isa = "unknown" if isa is None else ", ".join(isa) or "none"
         self.cores = f.get("physical_cores") or f.get("logical_cpus")
 
-    def get(self, section: str, role: str) -> float | None:
-        """The value :data:`SECTIONS` names for ``(section, role)``, or None."""
-        return self.values.get(SECTIONS[section][role])
-
 
 @dataclass
 class ClassData:
-    """Every machine of the class and one line per input file skipped or partly used."""
+    """Every machine of the class, one line per input file skipped or partly used, and the
+    reference ``devices``: catalogue CPUs, boards and the catalogued GPUs the class has (fp32)."""
 
     machines: list[Machine]
     problems: list[str]
+    devices: list[hardware.Device] = field(init=False)
+
+    def __post_init__(self) -> None:
+        gpus = {hardware.catalog_gpu(g) for m in self.machines for g in m.facts.get("gpus", [])}
+        self.devices = [d for d in hardware.catalog() if "fp32" in d.peak_flops
+                        and (d.kind in ("cpu", "board") or d in gpus)]  # fmt: skip
 
 
 def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
-    """(alias, None for a loose card; its usable cards) of one file: ValueError says why none
-    is usable; ``note`` gets what was left out."""
+    """(alias or None for a loose card, usable cards) of a file; ``note`` gets what was left out."""
     data = results.read_json(path)
     if not (isinstance(data, dict) and ("format" in data or "cards" in data)):
         card, notes = results.check_card(data)
@@ -96,8 +110,7 @@ def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
         return None, [card]
     if data.get("format") != results.PACK_FORMAT or not isinstance(data.get("cards"), list):
         raise ValueError(f"says it is a pack but is not a {results.PACK_FORMAT!r} with a card list")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or not 1 <= version <= results.SCHEMA_VERSION:
+    if (version := data.get("schema_version")) not in range(1, results.SCHEMA_VERSION + 1):
         raise ValueError(f"pack of unknown schema_version {version!r}")
     try:
         alias = results.check_alias(data.get("alias", ""))
@@ -114,15 +127,12 @@ def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
 
 
 def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassData:
-    """Read every pack and loose card under ``folder`` (recursively; hidden files and ``ignore``
-    left out). Loose cards belong to the student named by their sub-folder. Never raises for
-    bad input: each file skipped or partly used gets one line in ``problems``."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    """Read the packs and loose cards under ``folder`` (recursively, not hidden files or ``ignore``;
+    a loose card's student is its sub-folder); a bad file gets a line in ``problems``, no error."""
+    if not (folder := Path(folder)).is_dir():
         raise FileNotFoundError(f"no folder {folder}: give the folder holding the class's packs")
     skip, problems = Path(ignore).resolve() if ignore else None, []
-    owner: dict[str, str] = {}  # alias -> the pack or folder that claimed it first
-    cards: dict[str, list[tuple[dict, str]]] = {}
+    owner, cards = {}, {}  # alias -> the pack or folder that claimed it first; -> (card, file)s
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if not path.is_file() or rel.startswith(".") or "/." in rel or path.resolve() == skip:
@@ -136,7 +146,7 @@ def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassDat
         source = rel if alias else path.parent.relative_to(folder).as_posix()
         alias = alias or (source if source != "." else "loose cards")
         if owner.setdefault(alias, source) != source:
-            new = next(a for n in itertools.count(2) if (a := f"{alias} ({n})") not in owner)
+            new = next(a for n in range(2, len(owner) + 2) if (a := f"{alias} ({n})") not in owner)
             note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{new}'")
             alias, owner[new] = new, source
         cards.setdefault(alias, []).extend((card, rel) for card in found)
@@ -146,16 +156,15 @@ def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassDat
     return ClassData(machines, problems)
 
 
-def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) -> list[Machine]:
+def _machines(alias: str, cards: list[tuple[dict, str]], problems: list[str]) -> Iterator[Machine]:
     """One :class:`Machine` per distinct (CPU, logical CPUs, GPUs) among one student's cards."""
     groups: dict[tuple, list[tuple[dict, str]]] = {}
-    for card, rel in sorted(entries, key=lambda e: e[0]["created_utc"]):  # newer cards win
+    for card, rel in sorted(cards, key=lambda e: e[0]["created_utc"]):  # newer cards win
         m = card["machine"]
         fingerprint = (m.get("cpu"), m.get("logical_cpus"), tuple(m.get("gpus", [])))
         if fingerprint == (None, None, ()) and groups:
             fingerprint = next(iter(groups))  # no machine facts: the student's first machine
         groups.setdefault(fingerprint, []).append((card, rel))
-    machines = []
     for i, group in enumerate(groups.values()):
         facts, values, units, seen = {}, {}, {}, {}  # seen: notebook -> the file of its card
         for card, rel in group:
@@ -164,29 +173,19 @@ def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) 
                 problems.append(f"{seen[nb]}: its notebook {nb} card replaced by {rel}'s (newer)")
             seen[nb] = rel
             facts.update(card["machine"])
-            for name, metric in card["metrics"].items():
-                key = f"{nb}/{name}"
-                values[key], units[key] = float(metric["value"]), metric["unit"]
-        label = alias if len(groups) == 1 else f"{alias} (machine {i + 1})"
-        machines.append(Machine(label, facts, values, units))
-    return machines
-
-
-def reference_devices(c: ClassData) -> list[hardware.Device]:
-    """Catalogue CPUs and boards, and the catalogued GPUs the class's machines have (fp32)."""
-    gpus = {hardware.catalog_gpu(g) for m in c.machines for g in m.facts.get("gpus", [])}
-    devices = [d for d in hardware.catalog() if d.kind in ("cpu", "board") or d in gpus]
-    return [d for d in devices if "fp32" in d.peak_flops]
+            values.update({f"{nb}/{k}": float(v["value"]) for k, v in card["metrics"].items()})
+            units.update({f"{nb}/{k}": v["unit"] for k, v in card["metrics"].items()})
+        label = f"{alias} (machine {i + 1})" if len(groups) > 1 else alias
+        yield Machine(label, facts, values, units)
 
 
 def references(c: ClassData, unit: str) -> list[tuple[str, float]]:
     """(label, value) for a metric in FLOP/s (fp32 peaks) or B/s (memory bandwidths): the
-    :func:`reference_devices` and seed 002's K80/TPU/P40 table; none for other units."""
+    class's reference ``devices`` and seed 002's K80/TPU/P40 table; none for other units."""
     if (unit := unit.split(",")[0].strip()) not in ("FLOP/s", "B/s"):  # 's, batch 1' -> 's'
         return []
     flop = unit == "FLOP/s"
-    own = [(d.name, d.peak("fp32") if flop else d.memory_bandwidth_bytes_per_s)
-           for d in reference_devices(c)]  # fmt: skip
+    own = [(d.name, d.peak("fp32") if flop else d.memory_bandwidth_bytes_per_s) for d in c.devices]
     quantity, seed = "training TOPS" if flop else "bandwidth", hardware.seed_002_accelerator_table()
     return own + [(f"seed 002: {r.device}", r.seed_value) for r in seed
                   if r.quantity == quantity and r.seed_value]  # fmt: skip
@@ -201,8 +200,7 @@ def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
     x = {k: math.log(v) if positive else v for k, v in values.items()}
     mid = statistics.median(x.values())
     mad = statistics.median(abs(v - mid) for v in x.values())
-    med = statistics.median(values.values())
-    found = []
+    med, found = statistics.median(values.values()), []
     for k, v in x.items():
         if (0.6745 * abs(v - mid) / mad > OUTLIER_Z) if mad else abs(v - mid) > 1e-9 * abs(mid):
             why = f"{values[k] / med:.3g}x the class median" if positive else f"median {med:.4g}"
@@ -212,24 +210,9 @@ def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
 
 def _pairs(c: ClassData, net: str) -> list[tuple[Machine, float, float]]:
     """(machine, fp32 latency, int8 latency) of ``net`` ('LeNet', 'MobileNet'), notebook 06."""
-    pairs = [(m, m.get("int8", f"{net} fp32"), m.get("int8", f"{net} int8")) for m in c.machines]
+    fp32, int8 = SECTIONS["int8"][f"{net} fp32"], SECTIONS["int8"][f"{net} int8"]
+    pairs = [(m, m.values.get(fp32), m.values.get(int8)) for m in c.machines]
     return [(m, f, i) for m, f, i in pairs if f and i]
-
-
-#: Each table of :func:`tables`: its title on the page and its columns (units in brackets).
-TABLES = {
-    "machines": ("The machines",
-                 "machine|CPU|cores|logical CPUs|SIMD|int8 dot product|GPUs|notebooks"),
-    "roofline": ("The class on one roofline",
-                 "machine|SIMD|peak [FLOP/s]|bandwidth [B/s]|ridge point [FLOP/B]"),
-    "lenet": ("LeNet training time against cores", "machine|cores|SIMD|training [s]"),
-    "int8": ("int8 against fp32, by int8 instruction set", "int8 dot product|LeNet machines|"
-             "LeNet fp32/int8 [x]|MobileNet machines|MobileNet fp32/int8 [x]"),
-    "crossover": ("Each machine's CPU-vs-GPU crossover", "machine|GPUs|source|crossover [params]"),
-    "metrics": ("Each metric across the class",
-                "notebook|metric|unit|machines|min|median|max|references"),
-    "outliers": ("Outliers", "machine|notebook|metric|value|why"),
-}  # fmt: skip
 
 
 def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
@@ -239,13 +222,13 @@ def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
         gpus, f = ", ".join(m.facts.get("gpus", [])) or "none", m.facts
         rows["machines"].append((m.label, f.get("cpu", "?"), m.cores, f.get("logical_cpus"), m.simd,
                                  m.int8_isa, gpus, " ".join(sorted({k[:2] for k in m.values}))))
-        peak, bandwidth = m.get("roofline", "peak"), m.get("roofline", "bandwidth")
+        peak, bandwidth = (m.values.get(key) for key in SECTIONS["roofline"].values())
         if peak and bandwidth and peak > 0 and bandwidth > 0:
             rows["roofline"].append((m.label, m.simd, peak, bandwidth, peak / bandwidth))
-        if seconds := m.get("lenet", "training"):
+        if seconds := m.values.get(SECTIONS["lenet"]["training"]):
             rows["lenet"].append((m.label, m.cores, m.simd, seconds))
-        if kind := next((k for k in SECTIONS["crossover"] if m.get("crossover", k)), None):
-            rows["crossover"].append((m.label, gpus, kind, m.get("crossover", kind)))
+        if hit := [(k, v) for k, key in SECTIONS["crossover"].items() if (v := m.values.get(key))]:
+            rows["crossover"].append((m.label, gpus, *hit[0]))
     for isa in sorted({m.int8_isa for m in c.machines}):
         row = (isa,)
         for net in ("LeNet", "MobileNet"):
@@ -307,7 +290,7 @@ def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         roof = attainable_flop_per_s(intensity, r["peak [FLOP/s]"], r["bandwidth [B/s]"])
         ax.plot(intensity, roof, color=plots.COLORS["measured"], lw=1, alpha=0.6)
-    for d in reference_devices(c):
+    for d in c.devices:
         roof = attainable_flop_per_s(intensity, d.peak("fp32"), d.memory_bandwidth_bytes_per_s)
         ax.plot(intensity, roof, "--", color=plots.COLORS["estimate"], lw=1)
         ax.text(intensity[-1], roof[-1], f" {d.name}", fontsize=7, va="center")
@@ -321,9 +304,8 @@ def _lenet(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
     if rows := [r for r in rows if r["cores"]]:
         ax = fig.add_subplot(xlabel="CPU cores (jittered)", ylabel="training time",
                              title="LeNet training time against cores (notebook 03)")
-        jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
-        points = [(r["cores"] * j, r["training [s]"], r["SIMD"])
-                  for r, j in zip(rows, jitter, strict=True)]  # fmt: skip
+        jitter = iter(np.random.default_rng(0).uniform(0.93, 1.07, len(rows)))  # side by side
+        points = [(r["cores"] * next(jitter), r["training [s]"], r["SIMD"]) for r in rows]
         _scatter(ax, points, "widest SIMD", units="cores|s")
 
 
@@ -378,16 +360,13 @@ def figures(c: ClassData) -> dict[str, Any]:
     from matplotlib.figure import Figure
 
     t, figs = tables(c), {}
-    draw = {"roofline": _roofline, "lenet": _lenet, "int8": _int8, "crossover": _crossover,
-            "metrics": _strips}  # fmt: skip
+    draw = dict(roofline=_roofline, lenet=_lenet, int8=_int8, crossover=_crossover, metrics=_strips)
     with mpl.rc_context():
         plots.use_course_style()
         for name, plot in draw.items():
             if t[name]:
-                plot(fig := Figure(layout="constrained"), c, t[name])
-                if fig.axes:
-                    figs[name] = fig
-    return figs
+                plot(figs.setdefault(name, Figure(layout="constrained")), c, t[name])
+    return {name: fig for name, fig in figs.items() if fig.axes}
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> str:
@@ -410,18 +389,16 @@ def write_report(c: ClassData, out: str | Path) -> Path:
     for name, (title, _) in TABLES.items():
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if name in figs:
-            png = io.BytesIO()
-            figs[name].savefig(png, format="png", dpi=90, bbox_inches="tight")
+            figs[name].savefig(png := io.BytesIO(), format="png", dpi=90, bbox_inches="tight")
             src = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
             parts.append(f'<figure id="fig-{name}"><img alt="{title}" src="{src}"></figure>')
         parts.append(_table(name, t[name]))
     items = "".join(f"<li>{html.escape(p)}</li>" for p in c.problems) or "<li>none</li>"
     parts.append(f'<h2>Files skipped or partly used</h2><ul class="problems">{items}</ul>')
-    out = Path(out)
-    out.write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Class report'
-                   f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n",
-                   encoding="utf-8")  # fmt: skip
-    return out
+    Path(out).write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
+                         f"Class report</title><style>{_CSS}</style></head><body>{''.join(parts)}"
+                         "</body></html>\n", encoding="utf-8")  # fmt: skip
+    return Path(out)
 
 
 def configure(parser: Any) -> None:
@@ -438,7 +415,6 @@ def run(args: Any) -> int:
         print(f"class-report: error: {exc}", file=sys.stderr)
         return 2
     sys.stderr.writelines(f"{line}\n" for line in c.problems)
-    path = write_report(c, args.out)
-    print(f"wrote {path}: {len(c.machines)} machines, {len(c.problems)} files skipped or partly"
-          " used")
+    print(f"wrote {write_report(c, args.out)}: {len(c.machines)} machines, {len(c.problems)} files"
+          " skipped or partly used")
     return 1 if c.problems or not c.machines else 0
