@@ -227,7 +227,10 @@ def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
             rows["roofline"].append((m.label, m.simd, peak, bandwidth, peak / bandwidth))
         if seconds := m.values.get(SECTIONS["lenet"]["training"]):
             rows["lenet"].append((m.label, m.cores, m.simd, seconds))
-        if hit := [(k, v) for k, key in SECTIONS["crossover"].items() if (v := m.values.get(key))]:
+        # a 'measured' crossover is this machine's own only where it has a GPU (else notebook 04
+        # saves the reference record's host): machines without one show their estimate
+        kinds = [k for k in SECTIONS["crossover"] if k != "measured" or m.facts.get("gpus")]
+        if hit := [(k, v) for k in kinds if (v := m.values.get(SECTIONS["crossover"][k]))]:
             rows["crossover"].append((m.label, gpus, *hit[0]))
     for isa in sorted({m.int8_isa for m in c.machines}):
         row = (isa,)
