@@ -1,8 +1,5 @@
-"""Notebook 02's references: Keras runs what the notebook computes by hand.
-
-The notebook writes convolution, pooling and receptive fields by hand; these helpers
-run the same fixed weights (or the same window geometry) through Keras layers, in
-float32, so the notebook can check that both agree.
+"""Notebook 02's references: Keras runs what the notebook computes by hand (convolution, pooling,
+receptive fields), with the same fixed weights or window geometry in float32, so both can be compared.
 """
 
 from __future__ import annotations
@@ -15,14 +12,8 @@ import numpy as np
 from ..validators import one_of, positive_int
 
 
-def keras_conv2d(
-    x: object,
-    kernel: object,
-    stride: int = 1,
-    padding: Literal["valid", "same"] = "valid",
-    dilation: int = 1,
-    bias: object = None,
-) -> np.ndarray:
+def keras_conv2d(x: object, kernel: object, stride: int = 1, padding: Literal["valid", "same"] = "valid",
+                 dilation: int = 1, bias: object = None) -> np.ndarray:
     """One image through ``keras.layers.Conv2D`` with the given fixed weights (float32).
 
     ``x`` is ``(H, W)`` or ``(H, W, in_ch)``; ``kernel`` ``(f_dim, f_dim)`` (one channel
@@ -39,10 +30,8 @@ def keras_conv2d(
     x3 = x3[:, :, None] if x3.ndim == 2 else x3
     k4 = k[:, :, None, None] if k.ndim == 2 else k
     if x3.ndim != 3 or k4.ndim != 4 or k4.shape[2] != x3.shape[2]:
-        raise ValueError(
-            f"x {np.shape(x)} and kernel {k.shape} do not fit: give x as (H, W) or "
-            "(H, W, in_ch) and the kernel as (f_dim, f_dim) or (f_dim, f_dim, in_ch, out_ch)"
-        )
+        raise ValueError(f"x {np.shape(x)} and kernel {k.shape} do not fit: give x as (H, W) or (H, W, in_ch) "
+                         "and the kernel as (f_dim, f_dim) or (f_dim, f_dim, in_ch, out_ch)")
     stride, dilation = positive_int("stride", stride), positive_int("dilation", dilation)
     padding, out_ch = one_of("padding", padding, ("valid", "same")), k4.shape[3]
     b = np.zeros(out_ch, np.float32) if bias is None else np.asarray(bias, np.float32).ravel()
@@ -67,10 +56,7 @@ def receptive_field_probe(layers: Sequence[tuple[int, int]], n: int) -> int:
     import keras
     import tensorflow as tf
 
-    convs = [
-        keras.layers.Conv2D(1, k, strides=s, use_bias=False, kernel_initializer="ones")
-        for k, s in layers
-    ]
+    convs = [keras.layers.Conv2D(1, k, strides=s, use_bias=False, kernel_initializer="ones") for k, s in layers]
     model = keras.Sequential([keras.Input((positive_int("n", n), n, 1)), *convs])
     x = tf.Variable(tf.ones((1, n, n, 1)))
     with tf.GradientTape() as tape:

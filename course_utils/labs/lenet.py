@@ -1,7 +1,5 @@
-"""Notebook 03's figures: learning curves, a confusion matrix, grids of digits or kernels.
-
-The notebook computes what they show (the history of a training run, the confusion counts,
-the learned kernels); these functions only draw it, in the course's style.
+"""Notebook 03's figures: learning curves, a confusion matrix, grids of digits or kernels. The notebook
+computes what they show (a training run's history, the confusion counts, the learned kernels).
 """
 
 from __future__ import annotations
@@ -18,15 +16,10 @@ from ..validators import positive_int
 
 
 def plot_learning_curves(history: Mapping[str, Sequence[float]]) -> Any:
-    """Loss (log scale) and accuracy per epoch, training vs validation; returns the figure.
-
-    Training metrics are averaged over each epoch while the weights still change; the
-    validation ones are measured at its end.
-    """
+    """Loss (log scale) and accuracy per epoch, training vs validation; returns the figure. Training
+    metrics are averaged over each epoch while the weights still change; validation is at its end."""
     if "loss" not in history:
-        raise ValueError(
-            "history needs at least 'loss' (pass TrainedLeNet.history or fit().history)"
-        )
+        raise ValueError("history needs at least 'loss' (pass TrainedLeNet.history or fit().history)")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -42,20 +35,13 @@ def plot_learning_curves(history: Mapping[str, Sequence[float]]) -> Any:
 
 
 def plot_confusion(confusion: np.ndarray, title: str = "") -> Any:
-    """A confusion matrix (rows: true class, columns: predicted) as an annotated heat map.
-
-    Only the errors are coloured; the diagonal (correct answers) is written in blue, empty
-    cells stay white. Returns the figure.
-    """
+    """A confusion matrix (rows: true class, columns: predicted) as an annotated heat map; returns the
+    figure. Only the errors are coloured; the diagonal (correct answers) is written in blue."""
     confusion = np.asarray(confusion)
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
-        raise ValueError(
-            f"confusion must be a square (classes, classes) array, got {confusion.shape}"
-        )
+        raise ValueError(f"confusion must be a square (classes, classes) array, got {confusion.shape}")
     classes = confusion.shape[0]
-    errors = np.where(
-        np.eye(classes, dtype=bool) | (confusion == 0), np.nan, confusion.astype(float)
-    )
+    errors = np.where(np.eye(classes, dtype=bool) | (confusion == 0), np.nan, confusion.astype(float))
     vmax = max(float(np.nanmax(errors)) if np.isfinite(errors).any() else 1.0, 1.0)
     fig, ax = plt.subplots(figsize=(5.6, 4.8))
     image = ax.imshow(errors, cmap="Oranges", vmin=0, vmax=vmax)
@@ -63,30 +49,23 @@ def plot_confusion(confusion: np.ndarray, title: str = "") -> Any:
         if count:
             color = "#0072B2" if i == j else ("white" if count > 0.6 * vmax else "black")
             ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=color,
-                    fontweight="bold" if i == j else None)  # fmt: skip
+                    fontweight="bold" if i == j else None)
     ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted", ylabel="true")
     ax.grid(False)
     n_errors = int(confusion.sum() - np.trace(confusion))
     ax.set_title(title or f"Confusion matrix ({n_errors} errors of {int(confusion.sum()):,})")
-    bar = fig.colorbar(image, ax=ax, label="errors (count)")
-    bar.locator = MaxNLocator(integer=True)
-    bar.update_ticks()
+    fig.colorbar(image, ax=ax, label="errors (count)", ticks=MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
 
-def plot_images(
-    images: Sequence[np.ndarray | None],
-    titles: Sequence[str],
-    columns: int = 8,
-    title: str = "",
-    signed: bool | Sequence[bool] = False,
-) -> Any:
+def plot_images(images: Sequence[np.ndarray | None], titles: Sequence[str], columns: int = 8, title: str = "",
+                signed: bool | Sequence[bool] = False) -> Any:
     """A grid of small images, each (H, W) or (H, W, 1) with a short title; None leaves a gap.
 
-    Unsigned images (digits, feature maps after a ReLU) are drawn grey, 0 white; signed ones
-    (kernels) on a red-blue scale centred on zero, each scaled to its own largest magnitude
-    (red positive, blue negative). ``signed`` is one flag for all or one per image.
+    Unsigned images (digits, feature maps after a ReLU) are drawn grey, 0 white; signed ones (kernels)
+    on a red-blue scale centred on zero (red positive), each scaled to its own largest magnitude.
+    ``signed`` is one flag for all or one per image.
     """
     if len(images) == 0 or len(titles) != len(images):
         raise ValueError(f"{len(images)} images but {len(titles)} titles: give one title each")

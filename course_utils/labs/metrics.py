@@ -1,7 +1,5 @@
-"""Notebook 01's machinery: the case study's platforms and table, and the camera's batch size.
-
-Seed 000, Part I.c "Case Study: Edge Devices vs Datacenter vs Supercomputers": the notebook
-writes its three formulas and checks one case against :func:`estimate`, which fills the table.
+"""Notebook 01's machinery: the platforms and table of seed 000's case study (Part I.c, "Edge Devices
+vs Datacenter vs Supercomputers"; the notebook writes its three formulas), and the camera's batch size.
 """
 
 from __future__ import annotations
@@ -22,7 +20,8 @@ INFERENCE_PRECISIONS = ("int8", "fp16", "bf16", "fp32", "fp64")
 
 @dataclass(frozen=True)
 class Workload:
-    """A job: ``flop`` operations in all (2 per MAC) over ``samples``, e.g. images."""
+    """A job: ``flop`` operations in all (2 per MAC, :func:`course_utils.costs.training_flops` for
+    training) over ``samples``, e.g. images."""
 
     name: str
     flop: float
@@ -71,16 +70,9 @@ class Platform:
     @classmethod
     def from_device(cls, device: Any, precision: str, **assumptions: Any) -> Platform:
         """A platform from a ``hardware.Device``: its peak at ``precision``, power, price."""
-        return cls(
-            name=assumptions.pop("name", device.name),
-            peak_flop_per_s=device.peak(precision),
-            watts=assumptions.pop("watts", device.tdp_watts),
-            price_usd=assumptions.pop("price_usd", device.price_usd),
-            precision=precision,
-            kind=device.kind,
-            power_basis=device.power_basis,
-            **assumptions,
-        )
+        defaults = {"name": device.name, "watts": device.tdp_watts, "price_usd": device.price_usd}
+        return cls(peak_flop_per_s=device.peak(precision), precision=precision, kind=device.kind,
+                   power_basis=device.power_basis, **(defaults | assumptions))
 
 
 @dataclass(frozen=True)
@@ -103,9 +95,7 @@ class CaseEstimate:
         return self.joules / self.workload.samples
 
 
-def estimate(
-    workload: Workload, platform: Platform, usd_per_kwh: float = DEFAULT_USD_PER_KWH
-) -> CaseEstimate:
+def estimate(workload: Workload, platform: Platform, usd_per_kwh: float = DEFAULT_USD_PER_KWH) -> CaseEstimate:
     """Time, energy and money of ``workload`` on ``platform`` (the three formulas above)."""
     p = platform
     seconds = workload.flop / (p.peak_flop_per_s * p.utilization * p.units)
@@ -121,24 +111,16 @@ def case_table(estimates: Iterable[CaseEstimate]) -> str:
     energy comes from an estimated power (``power_basis='estimate'``)."""
     rows = [(e.workload.name, f"{e.platform.name} {e.platform.precision}", e) for e in estimates]
     w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
-    lines = [
-        f"{'workload':<{w0}}  {'platform':<{w1}}  util{'time':>12}{'energy':>13}"
-        f"{'per sample':>12}{'money':>12}"
-    ]
+    lines = [f"{'workload':<{w0}}  {'platform':<{w1}}  util{'time':>12}{'energy':>13}{'per sample':>12}{'money':>12}"]
     for work, platform, e in rows:
         energy = ("~" if e.platform.power_basis == "estimate" else "") + format_energy(e.joules)
         money = format_usd(e.total_usd) + ("" if e.hardware_usd is not None else "*")
-        lines.append(
-            f"{work:<{w0}}  {platform:<{w1}}  {e.platform.utilization:>4.0%}"
-            f" {format_duration(e.seconds):>11} {energy:>12} {si(e.joules_per_sample, 'J'):>11}"
-            f" {money:>11}"
-        )
+        lines.append(f"{work:<{w0}}  {platform:<{w1}}  {e.platform.utilization:>4.0%} {format_duration(e.seconds):>11}"
+                     f" {energy:>12} {si(e.joules_per_sample, 'J'):>11} {money:>11}")
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
-def batch_for_camera(
-    points: Sequence[tuple[int, float, float]], frame_rate: float, bound_seconds: float
-) -> int:
+def batch_for_camera(points: Sequence[tuple[int, float, float]], frame_rate: float, bound_seconds: float) -> int:
     """Seed 004's batch trade-off for a camera delivering ``frame_rate`` frames/s: among
     ``(batch_size, median_seconds, p99_seconds)`` points, the batch sizes that keep up
     (``B / median >= frame_rate``), the one whose first frame waits least in the worst case,

@@ -1,9 +1,7 @@
-"""Notebook 05's machinery for seed 003's MobileNets (Howard et al. 2017, arXiv:1704.04861;
-Sandler et al. 2018, arXiv:1801.04381), what it needs but does not teach: Table 1 read off a
-built model (:func:`mobilenet_v1_body`, :func:`body_table`), the paper's 'Conv MobileNet'
-(:func:`mobilenet_v1_standard_conv`), V2's block (:func:`inverted_residual_block`) and a roof
-timed in the same rounds as the layers under it (:func:`roofline_sweep`). Names as in the
-paper: ``f_dim`` is D_K, ``in_ch`` M, ``out_ch`` N, ``fm_dim`` D_F.
+"""Notebook 05's machinery for seed 003's MobileNets (Howard et al. 2017, arXiv:1704.04861; Sandler et
+al. 2018, arXiv:1801.04381): Table 1 read off a built model, the paper's 'Conv MobileNet', V2's block,
+and a roof timed in the same rounds as the layers under it. Names as in the paper: ``f_dim`` is D_K,
+``in_ch`` M, ``out_ch`` N, ``fm_dim`` D_F.
 """
 
 from __future__ import annotations
@@ -24,18 +22,12 @@ from ..profiler import profile
 from ..timing import LatencyStats, TimedFlops
 from ..validators import instance, positive_int, positive_number
 
-__all__ = [
-    "BodyRow", "body_table", "inverted_residual_block", "mobilenet_v1_body",
-    "mobilenet_v1_standard_conv", "roofline_sweep",
-]
-
 
 @dataclass(frozen=True)
 class BodyRow:
-    """One row of seed 003's Table 1 with the cost of ONE such layer: ``macs`` (one image) and
-    ``params`` (kernel and bias, no BatchNorm) from the profiler, ``kernel_params`` (what the
-    paper's Table 2 counts); ``repeat`` is the table's '5x', ``layer_names`` all repeats' layers.
-    """
+    """One row of seed 003's Table 1 with the cost of ONE such layer: ``macs`` (one image) and ``params``
+    (kernel and bias, no BatchNorm) from the profiler, ``kernel_params`` (what the paper's Table 2
+    counts); ``repeat`` is the table's '5x', ``layer_names`` all repeats' layers."""
 
     type_stride: str
     filter_shape: str
@@ -86,9 +78,7 @@ def _collapse(rows: list[BodyRow]) -> list[BodyRow]:
     while i < len(rows):
         for period in (1, 2):
             keys, n = [r.key for r in rows[i : i + period]], 1
-            while len(keys) == period and keys == [
-                r.key for r in rows[i + n * period : i + (n + 1) * period]
-            ]:
+            while len(keys) == period and keys == [r.key for r in rows[i + n * period : i + (n + 1) * period]]:
                 n += 1
             if n > 1:
                 for j, row in enumerate(rows[i : i + period]):
@@ -105,12 +95,10 @@ def _collapse(rows: list[BodyRow]) -> list[BodyRow]:
 def mobilenet_v1_body(model: keras.Model, collapse: bool = True) -> list[BodyRow]:
     """Seed 003's 'Table 1. MobileNet Body Architecture', read off a built Keras model.
 
-    One :class:`BodyRow` per convolution, pooling, fully connected and softmax layer, in the
-    paper's notation, the input size taken before any padding layer; BatchNorm and ReLU get no
-    row (as in the paper); counts from :func:`course_utils.profiler.profile`. ``collapse``
-    merges repeated rows (and pairs) into one with ``repeat`` > 1, like the table's '5x'.
-    Other layers are named in a warning. TypeError if ``model`` is not a ``keras.Model``,
-    ValueError if it has no convolution.
+    One :class:`BodyRow` per convolution, pooling, fully connected and softmax layer, in the paper's
+    notation, the input size taken before any padding layer; BatchNorm and ReLU get no row (as in the
+    paper); counts from :func:`course_utils.profiler.profile`. ``collapse`` merges repeated rows (and
+    pairs) into one with ``repeat`` > 1, like the table's '5x'. Other layers are named in a warning.
     """
     model = instance("mobilenet_v1_body: model", model, keras.Model, "keras.Model")
     costs = {row.name: row for row in profile(model).layers}
@@ -136,13 +124,10 @@ def mobilenet_v1_body(model: keras.Model, collapse: bool = True) -> list[BodyRow
         c = costs[layer.name]
         rows.append(BodyRow(*described, size, 1, c.macs, c.params, c.kernel_params, (layer.name,)))
     if not any(r.type_stride.startswith("Conv") for r in rows):
-        raise ValueError(
-            f"mobilenet_v1_body: model '{model.name}' has no Conv2D or DepthwiseConv2D layer; "
-            "pass a MobileNet-like model, e.g. course_utils.models.mobilenet_v1()"
-        )
+        raise ValueError(f"mobilenet_v1_body: model '{model.name}' has no Conv2D or DepthwiseConv2D layer; "
+                         "pass a MobileNet-like model, e.g. course_utils.models.mobilenet_v1()")
     if skipped:  # their MACs are still in profile(model)
-        message = f"mobilenet_v1_body: no table row for layer(s) {', '.join(skipped)}; left out"
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(f"mobilenet_v1_body: no table row for layer(s) {', '.join(skipped)}; left out", stacklevel=2)
     return _collapse(rows) if collapse else rows
 
 
@@ -162,8 +147,7 @@ def body_table(rows: Iterable[BodyRow]) -> str:
 
 #: (filters, stride) of MobileNet V1's 13 depthwise-separable blocks (Table 1); the last
 #: stride is 1: Table 1 prints s2, but its own sizes (and 569 M MACs) need s1.
-_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *((512, 1),) * 5)
-_V1_BLOCKS += ((1024, 2), (1024, 1))
+_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *((512, 1),) * 5, (1024, 2), (1024, 1))
 
 
 def _conv_bn_relu(x: Any, conv: Any) -> Any:
@@ -188,9 +172,8 @@ def mobilenet_v1_standard_conv(alpha: float = 1.0, resolution: int = 224, classe
     return keras.Model(inputs, outputs, name=f"conv_mobilenet_{alpha:g}_{resolution}")
 
 
-def inverted_residual_block(
-    fm_dim: int, in_ch: int, out_ch: int, expansion: int = 6, stride: int = 1, f_dim: int = 3
-) -> keras.Model:
+def inverted_residual_block(fm_dim: int, in_ch: int, out_ch: int, expansion: int = 6, stride: int = 1,
+                            f_dim: int = 3) -> keras.Model:
     """MobileNet V2's inverted residual block with a linear bottleneck, as a small model.
 
     Sandler et al. 2018, Table 1; seed 003, 'Inverted Residuals', 'Linear Bottlenecks': 1x1
@@ -221,30 +204,22 @@ def _pool(same: tuple[Any, ...]) -> Any:
     return replace(same[0], latency=_pool(tuple(t.latency for t in same)))
 
 
-def roofline_sweep(
-    model: keras.Model, device: str = "cpu", rounds: int = 3, repeats: int = 5,
-    gemm_n: int = 2048, progress: bool = False,
-) -> tuple[TimedFlops, list[TimedFlops], LatencyStats, LatencyStats]:
+def roofline_sweep(model: keras.Model, device: str = "cpu", rounds: int = 3, repeats: int = 5, gemm_n: int = 2048,
+                   progress: bool = False) -> tuple[TimedFlops, list[TimedFlops], LatencyStats, LatencyStats]:
     """A roof and the points under it, timed in the same rounds: ``(gemm, layers, whole, overhead)``.
 
     Each of ``rounds`` rounds times on ``device``: an fp32 ``gemm_n`` GEMM (2 calls, as in
-    ``machine.measure_peak_flops``), every weight layer alone (``timing.time_layers``) and the
-    whole model (batch 1, compiled, no XLA; ``repeats`` calls each), and an empty compiled call
-    (``timing.call_overhead``): a burst of other load hits roof and layers alike (seed 004's
-    roofline compares them). Samples (seconds) are pooled over the rounds, so
-    ``gemm.best_flop_per_s`` is the fastest GEMM call of all.
+    ``machine.measure_peak_flops``), every weight layer alone (``timing.time_layers``), the whole model
+    (batch 1, compiled, no XLA; ``repeats`` calls each) and an empty compiled call (``timing.call_overhead``):
+    a burst of other load hits roof and layers alike (seed 004's roofline compares them). Samples
+    (seconds) are pooled over the rounds: ``gemm.best_flop_per_s`` is the fastest GEMM call of all.
     """
     rounds, repeats = positive_int("rounds", rounds), positive_int("repeats", repeats)
     whole_call = timing.model_call(model, 1, device)
     steps = tqdm(range(rounds), f"{model.name}: GEMM, layers, model", leave=False, disable=not progress)
-    parts = [
-        (
-            measure_peak_flops(n=gemm_n, repeats=2, warmup=1, device=device),
-            *timing.time_layers(model, 1, device, warmup=1, repeats=repeats),
-            timing.measure_latency(whole_call, warmup=1, repeats=repeats),
-            timing.call_overhead(device, repeats=4 * repeats),
-        )
-        for _ in steps
-    ]
+    parts = [(measure_peak_flops(n=gemm_n, repeats=2, warmup=1, device=device),
+              *timing.time_layers(model, 1, device, warmup=1, repeats=repeats),
+              timing.measure_latency(whole_call, warmup=1, repeats=repeats),
+              timing.call_overhead(device, repeats=4 * repeats)) for _ in steps]
     pooled = [_pool(same) for same in zip(*parts, strict=True)]
     return pooled[0], pooled[1:-2], pooled[-2], pooled[-1]

@@ -1,9 +1,7 @@
-"""Notebook 07's machinery; the notebook writes the ideas and checks them against it.
-
-Magnitude masks (Han, Pool, Tran & Dally, NeurIPS 2015), per layer or global; gradual pruning
-while a Keras 3 model trains (Zhu & Gupta 2017), masks held by a constraint after every optimizer
-step (``tensorflow-model-optimization`` rejects Keras 3 models); structured pruning of whole
-filters by L1 norm (Li, Kadav, Durdanovic, Samet & Graf, ICLR 2017); a model's saved bytes.
+"""Notebook 07's machinery: magnitude masks (Han, Pool, Tran & Dally, NeurIPS 2015), per layer or
+global; gradual pruning while a Keras 3 model trains (Zhu & Gupta 2017), masks held by a constraint
+after every step (``tensorflow-model-optimization`` rejects Keras 3 models); structured pruning of
+whole filters by L1 norm (Li, Kadav, Durdanovic, Samet & Graf, ICLR 2017); a model's saved bytes.
 """
 
 import tempfile
@@ -42,9 +40,7 @@ def _drop_smallest(magnitudes: np.ndarray, sparsity: float) -> np.ndarray:
     return keep.reshape(magnitudes.shape)
 
 
-def magnitude_masks(
-    model: keras.Model, sparsity: float, scope: str = "layer"
-) -> dict[str, np.ndarray]:
+def magnitude_masks(model: keras.Model, sparsity: float, scope: str = "layer") -> dict[str, np.ndarray]:
     """Keep-masks (True = keep) without the smallest-magnitude kernel weights of ``model``.
 
     ``scope='layer'``: each kernel loses ``round(sparsity * size)`` of its own weights;
@@ -85,23 +81,18 @@ def evaluate_accuracy(model: keras.Model, x: Any, y: Any, batch_size: int = 1000
     y = np.asarray(y).reshape(-1)
     if len(y) == 0 or len(y) != len(x):
         raise ValueError(f"x has {len(x)} samples and y {len(y)} labels; they must match (> 0)")
-    forward, batch_size = compiled_predict(model), integer("batch_size", batch_size, 1)
-    correct = 0
-    for i in range(0, len(y), batch_size):
-        out = np.asarray(forward(np.asarray(x[i : i + batch_size], dtype=np.float32)))
-        correct += int(np.sum(out.argmax(axis=-1) == y[i : i + batch_size]))
-    return correct / len(y)
+    forward, b = compiled_predict(model), integer("batch_size", batch_size, 1)
+    labels = [np.asarray(forward(np.asarray(x[i : i + b], np.float32))).argmax(-1) for i in range(0, len(y), b)]
+    return float(np.mean(np.concatenate(labels) == y))
 
 
-def polynomial_sparsity(
-    step: int, final_sparsity: float, begin_step: int, end_step: int, initial_sparsity: float = 0.0
-) -> float:
+def polynomial_sparsity(step: int, final_sparsity: float, begin_step: int, end_step: int,
+                        initial_sparsity: float = 0.0) -> float:
     """Zhu & Gupta's (2017) eq. (1): ``s_f + (s_i - s_f) * (1 - (t - t0) / (t_end - t0))**3``
     at optimizer step ``t`` between ``t0`` and ``t_end``; ``s_i`` before, ``s_f`` after."""
     step, begin_step = integer("step", step, 0), integer("begin_step", begin_step, 0)
     end_step = integer("end_step", end_step, begin_step)
-    s_f = fraction("final_sparsity", final_sparsity)
-    s_i = fraction("initial_sparsity", initial_sparsity)
+    s_f, s_i = fraction("final_sparsity", final_sparsity), fraction("initial_sparsity", initial_sparsity)
     if s_i > s_f:
         raise ValueError(f"initial_sparsity={s_i} is above final_sparsity={s_f}")
     if step >= end_step:
@@ -111,30 +102,17 @@ def polynomial_sparsity(
     return s_f + (s_i - s_f) * (1.0 - (step - begin_step) / (end_step - begin_step)) ** 3
 
 
-class MaskConstraint(keras.constraints.Constraint):
-    """``w -> w * mask``, applied by Keras' optimizers right after each update inside the compiled
-    train step: a pruned weight is zero again before the next step reads it (mask: a Variable)."""
-
-    def __init__(self, mask: Any) -> None:
-        self.mask = mask
-
-    def __call__(self, w: Any) -> Any:
-        return keras.ops.multiply(w, keras.ops.cast(self.mask, w.dtype))
-
-
 class PruningCallback(keras.callbacks.Callback):
     """Gradual magnitude pruning while a compiled model trains (Zhu & Gupta 2017).
 
     Every ``frequency`` optimizer steps up to ``end_step`` (counted from the fit's start) the
     masks are recomputed (:func:`magnitude_masks`) at the sparsity of :func:`polynomial_sparsity`;
-    after *every* step a :class:`MaskConstraint` keeps the pruned weights at zero (masks change
+    after *every* step a constraint ``w * mask`` keeps the pruned weights at zero (masks change
     only between executions of ``steps_per_execution``). ``end_step=0`` prunes at once. At the
     end the constraints go; ``masks`` holds the last masks, ``history`` ``(step, sparsity)``.
     """
 
-    def __init__(
-        self, final_sparsity: float, end_step: int, frequency: int = 50, scope: str = "global"
-    ) -> None:
+    def __init__(self, final_sparsity: float, end_step: int, frequency: int = 50, scope: str = "global") -> None:
         super().__init__()
         self.final_sparsity = fraction("final_sparsity", final_sparsity)
         self.end_step = integer("end_step", end_step, 0)
@@ -142,15 +120,16 @@ class PruningCallback(keras.callbacks.Callback):
         self.scope = one_of("scope", scope, SCOPES)
         self.masks: dict[str, np.ndarray] = {}
         self.history: list[tuple[int, float]] = []
-        self._mask_vars: dict[str, Any] = {}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._first, self.history = int(np.asarray(self.model.optimizer.iterations)), []
+        self._first, self.history, self._mask_vars = int(np.asarray(self.model.optimizer.iterations)), [], {}
         for name, kernel in kernels(self.model).items():
             if kernel.constraint is not None:
                 raise ValueError(f"the kernel of {name!r} already has a constraint")
-            mask = keras.Variable(np.ones(kernel.shape, "float32"), trainable=False)
-            self._mask_vars[name], kernel.constraint = mask, MaskConstraint(mask)
+            mask = self._mask_vars[name] = keras.Variable(np.ones(kernel.shape, "float32"), trainable=False)
+            # w -> w * mask, applied by the optimizer right after each update inside the compiled train
+            # step: a pruned weight is zero again before the next step reads it
+            kernel.constraint = lambda w, mask=mask: keras.ops.multiply(w, keras.ops.cast(mask, w.dtype))
         self.model.make_train_function(force=True)  # the train step reads constraints when traced
         self._update(0)
 
@@ -167,8 +146,7 @@ class PruningCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         step = int(np.asarray(self.model.optimizer.iterations)) - self._first
         last_step, last_target = self.history[-1]
-        due = step - last_step >= self.frequency or step >= self.end_step
-        if last_target < self.final_sparsity and due:
+        if last_target < self.final_sparsity and (step - last_step >= self.frequency or step >= self.end_step):
             self._update(step)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -178,9 +156,8 @@ class PruningCallback(keras.callbacks.Callback):
         self._mask_vars.clear()
         self.model.train_function = None  # the next fit traces a step without the masks
         if self.history[-1][1] < self.final_sparsity:
-            warnings.warn(f"PruningCallback: training ended before end_step={self.end_step}, at "
-                          f"sparsity {self.history[-1][1]:.3f}; train longer or lower end_step",
-                          stacklevel=2)  # fmt: skip
+            warnings.warn(f"PruningCallback: training ended before end_step={self.end_step}, at sparsity "
+                          f"{self.history[-1][1]:.3f}; train longer or lower end_step", stacklevel=2)
 
 
 def kept_filters(kernel: Any, n_keep: int) -> np.ndarray:
@@ -201,11 +178,9 @@ def _chain(model: keras.Model) -> list[Any]:
         kind = type(layer).__name__
         if isinstance(layer, _CONV) and (layer.groups != 1 or layer.data_format != "channels_last"):
             raise ValueError(f"{layer.name!r}: only channels_last convolutions without groups")
-        if not (isinstance(layer, (*_WEIGHTED, keras.layers.Flatten))
-                or any(k in kind for k in _PER_CHANNEL)):  # fmt: skip
-            raise ValueError(f"structured pruning has no rule for layer kind {kind!r} (layer "
-                             f"{layer.name!r}); supported: Conv1D/2D/3D, Dense, Flatten, pooling, "
-                             "activations, dropout, padding")  # fmt: skip
+        if not (isinstance(layer, (*_WEIGHTED, keras.layers.Flatten)) or any(k in kind for k in _PER_CHANNEL)):
+            raise ValueError(f"structured pruning has no rule for layer kind {kind!r} (layer {layer.name!r}); "
+                             "supported: Conv1D/2D/3D, Dense, Flatten, pooling, activations, dropout, padding")
     return list(model.layers)
 
 
@@ -220,16 +195,12 @@ def narrow(model: keras.Model, widths: Mapping[str, int], name: str | None = Non
     for layer in chain:
         config = {**layer.get_config(), "trainable": True}
         if layer.name in widths:
-            key = "filters" if isinstance(layer, _CONV) else "units"
-            config[key] = integer(f"widths[{layer.name!r}]", widths[layer.name], 1)
+            config["filters" if isinstance(layer, _CONV) else "units"] = integer(f"widths[{layer.name!r}]", widths[layer.name], 1)
         rebuilt.append(type(layer).from_config(config))
-    return keras.Sequential([keras.Input(model.input_shape[1:]), *rebuilt],
-                            name=name or f"{model.name}_narrow")  # fmt: skip
+    return keras.Sequential([keras.Input(model.input_shape[1:]), *rebuilt], name=name or f"{model.name}_narrow")
 
 
-def prune_filters(
-    model: keras.Model, keep: float | Mapping[str, int], name: str | None = None
-) -> keras.Model:
+def prune_filters(model: keras.Model, keep: float | Mapping[str, int], name: str | None = None) -> keras.Model:
     """Structured pruning: a smaller model keeping the largest-L1 filters (:func:`kept_filters`).
 
     ``keep``: the fraction of filters/units kept in every hidden Conv/Dense layer, or ``{layer
@@ -241,8 +212,8 @@ def prune_filters(
     width = {la.name: la.kernel.shape[-1] for la in hidden}
     if isinstance(keep, Mapping):
         if set(keep) - set(width):
-            raise ValueError(f"keep names {sorted(set(keep) - set(width))}; hidden Conv/Dense"
-                             f" layers: {sorted(width)} (the output keeps its width)")  # fmt: skip
+            raise ValueError(f"keep names {sorted(set(keep) - set(width))}; hidden Conv/Dense layers: "
+                             f"{sorted(width)} (the output keeps its width)")
         counts = dict(keep)
     else:
         share = fraction("keep", keep, allow_zero=False)

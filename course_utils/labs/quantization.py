@@ -1,7 +1,6 @@
-"""Notebook 06's machinery: post-training weight quantization and quantization-aware training
-(QAT) of Keras models, and exercise 1's cases and references. The idea itself (choose S and
-Z, quantize, dequantize, an int8 layer) is written in the notebook; this is the harness that
-applies it to every kernel of a model, trains through the rounding and checks the exercise.
+"""Notebook 06's machinery: the notebook's idea (choose S and Z, quantize, dequantize, an int8 layer)
+applied to every kernel of a Keras model (post-training weight quantization), trained through the
+rounding (quantization-aware training, QAT), and exercise 1's cases and references.
 """
 
 from __future__ import annotations
@@ -9,22 +8,20 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import keras
 import numpy as np
+from keras import ops
 
 from ..numerics import QuantParams, choose_params, fake_quantize, quantize
 from ..validators import integer
 
 
 def quantize_weights(model: Any, bits: int = 8, per_channel: bool = True) -> Any:
-    """A copy of ``model`` whose Dense and Conv kernels are fake-quantized to ``bits``.
-
-    Post-training *weight* quantization, LiteRT's weight scheme: every kernel becomes
-    ``numerics.fake_quantize(kernel, bits, symmetric=True, axis=-1 if per_channel else None)``.
-    Biases, activations and layers with other weights (BatchNorm, depthwise convolutions,
-    named in a warning) stay float. The original model is not changed.
+    """A copy of ``model`` whose Dense and Conv kernels are fake-quantized to ``bits`` (post-training
+    *weight* quantization, LiteRT's scheme): ``numerics.fake_quantize(kernel, bits, symmetric=True,
+    axis=-1 if per_channel else None)``. Biases, activations and layers with other weights (BatchNorm,
+    depthwise convolutions, named in a warning) stay float. The original model is not changed.
     """
-    import keras
-
     bits = integer("bits", bits, 2)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
@@ -49,8 +46,6 @@ def fake_quant_ste(w: Any, bits: int) -> Any:
     training updates the float "shadow" weights as if rounding were not there (Bengio et al.
     2013; Jacob et al. 2018, section 3).
     """
-    from keras import ops
-
     qmax = 2 ** (bits - 1) - 1
     if qmax < 1:
         raise ValueError(f"bits={bits}: symmetric fake quantization needs bits >= 2")
@@ -80,20 +75,13 @@ def _fake_quant_layer(base: type) -> type:
     return FakeQuant
 
 
-def _keras_layers() -> Any:
-    import keras
-
-    return keras.layers
-
-
-FakeQuantDense = _fake_quant_layer(_keras_layers().Dense)
-FakeQuantConv2D = _fake_quant_layer(_keras_layers().Conv2D)
-_PLAIN = {FakeQuantDense: _keras_layers().Dense, FakeQuantConv2D: _keras_layers().Conv2D}
+FakeQuantDense = _fake_quant_layer(keras.layers.Dense)
+FakeQuantConv2D = _fake_quant_layer(keras.layers.Conv2D)
+_PLAIN = {FakeQuantDense: keras.layers.Dense, FakeQuantConv2D: keras.layers.Conv2D}
 
 
 def _swap_layers(model: Any, swap: dict[type, Any]) -> Any:
     """A clone of ``model`` with each layer whose type is in ``swap`` rebuilt by ``swap[type](config)``."""
-    import keras
 
     def clone(layer: Any) -> Any:
         config = layer.get_config()
@@ -124,9 +112,6 @@ def strip_fake_quant(qat: Any) -> Any:
     swap = {fq: lambda c, plain=plain: plain(**{k: v for k, v in c.items() if k != "weight_bits"})
             for fq, plain in _PLAIN.items()}
     return quantize_weights(_swap_layers(qat, swap), bits.pop())
-
-
-# ------------------------------------------------------------- exercise 1: a full-integer layer
 
 
 def int8_dense_case(x: Any, w: Any) -> tuple[Any, ...]:

@@ -1,11 +1,8 @@
-"""Notebook 08's harness: layers placed under a roof, the GEMM libraries, the plots.
-
-The roofline, min(peak, intensity x bandwidth) (Williams, Waterman & Patterson 2009), and the
-STREAM triad are written in notebook 08 (package versions: :mod:`course_utils.roofline`,
-:func:`course_utils.machine.measure_bandwidth`). A layer's bytes are counted two ways (seed
-004), each right for other chips: ``'weights'`` only, as if activations never leave the chip
-(Jouppi et al. 2017 for TPU v1 and its 24 MiB buffer); ``'total'``: weights, input and output
-once each, the least a CPU or GPU running layer by layer through DRAM/HBM must move.
+"""Notebook 08's harness: layers placed under a roof (min(peak, intensity x bandwidth), Williams,
+Waterman & Patterson 2009; written in the notebook), the GEMM libraries, the plots. A layer's bytes
+are counted two ways (seed 004): ``'weights'`` only, as if activations never leave the chip (Jouppi
+et al. 2017: TPU v1's 24 MiB buffer); ``'total'``: weights, input and output once each, the least a
+CPU or GPU running layer by layer through DRAM/HBM must move.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ import numpy as np
 
 from ..roofline import Roof
 from ..units import si
+from ..validators import instance, one_of
 
 if TYPE_CHECKING:
     from ..profiler import Profile
@@ -32,26 +30,16 @@ GROUP_COLORS = {"conv": "#0072B2", "depthwise": "#D55E00", "fc": "#009E73"}
 
 def layer_group(kind: str) -> str:
     """The group of a Keras layer class on a roofline plot: 'depthwise', 'conv', 'fc' or 'other'."""
-    if not isinstance(kind, str):
-        raise TypeError(f"kind must be a Keras class name such as 'Conv2D', got {kind!r}")
+    instance("kind", kind, str, "Keras class name such as 'Conv2D'")
     if kind.startswith("DepthwiseConv"):
         return "depthwise"
     return "conv" if "Conv" in kind else "fc" if kind == "Dense" else "other"
 
 
-def _intensity_kind(intensity: str) -> str:
-    if intensity not in INTENSITIES:
-        raise ValueError(
-            f"intensity={intensity!r} must be one of {INTENSITIES}: 'total' counts weights "
-            "and activations, 'weights' only the weights (seed 004)"
-        )
-    return intensity
-
-
 def model_intensity(profile: Profile, intensity: str = "total") -> float:
     """A whole model's FLOP (2 x MACs) per byte: weight bytes, or every layer's bytes moved once."""
     total = sum(r.weight_bytes + r.activation_bytes + r.output_bytes for r in profile.layers)
-    moved = float(profile.weight_bytes if _intensity_kind(intensity) == "weights" else total)
+    moved = float(profile.weight_bytes if one_of("intensity", intensity, INTENSITIES) == "weights" else total)
     if moved <= 0:
         raise ValueError(f"profile of {profile.model_name!r} moves no bytes; nothing to place")
     return profile.flops / moved
@@ -77,20 +65,15 @@ class LayerPoint:
         return None if measured is None else measured / roof
 
 
-def place_layers(
-    profile: Profile,
-    roof: Roof,
-    intensity: str = "total",
-    achieved_flop_per_s: Mapping[str, float] | None = None,
-) -> list[LayerPoint]:
+def place_layers(profile: Profile, roof: Roof, intensity: str = "total",
+                 achieved_flop_per_s: Mapping[str, float] | None = None) -> list[LayerPoint]:
     """Every layer with multiply-accumulates under ``roof`` (pooling, BatchNorm, adds are left out).
 
     ``achieved_flop_per_s`` maps layer names to measured FLOP/s, e.g.
     ``{t.name: t.flop_per_s for t in timing.time_layers(model)}``.
     """
-    _intensity_kind(intensity)
-    if not isinstance(roof, Roof):
-        raise TypeError(f"roof must be a course_utils.roofline.Roof, got {type(roof).__name__}")
+    one_of("intensity", intensity, INTENSITIES)
+    instance("roof", roof, Roof, "course_utils.roofline.Roof")
     achieved = dict(achieved_flop_per_s or {})
     points = []
     for row in (r for r in profile.layers if r.macs > 0):
@@ -144,18 +127,12 @@ def roofline_axes(ax: Any = None, xlim: tuple[float, float] = (0.1, 1e4), title:
     return ax
 
 
-def plot_roof(
-    ax: Any, roof: Roof, label: str | None = None, annotate: bool = True, **line: Any
-) -> None:
+def plot_roof(ax: Any, roof: Roof, label: str | None = None, annotate: bool = True, **line: Any) -> None:
     """Draw ``roof`` across the axes' x range; ``annotate`` marks the ridge, the peak and the bandwidth."""
-    if not isinstance(roof, Roof):
-        raise TypeError(f"roof must be a course_utils.roofline.Roof, got {type(roof).__name__}")
-    lo, hi = ax.get_xlim()
-    ridge = roof.ridge_point
+    instance("roof", roof, Roof, "course_utils.roofline.Roof")
+    (lo, hi), ridge = ax.get_xlim(), roof.ridge_point
     xs = np.array(sorted({lo, hi, min(max(ridge, lo), hi)}))
-    (drawn,) = ax.plot(
-        xs, roof.attainable(xs), lw=2, label=roof.name if label is None else label, **line
-    )
+    (drawn,) = ax.plot(xs, roof.attainable(xs), lw=2, label=roof.name if label is None else label, **line)
     if not annotate:
         return
     note = {"fontsize": 8, "color": drawn.get_color(), "textcoords": "offset points"}
@@ -170,25 +147,16 @@ def plot_roof(
         ax.annotate(bandwidth, (lo * 1.3, roof.attainable(lo * 1.3)), (5, 3), **note)
 
 
-def plot_layers(
-    ax: Any, points: Sequence[LayerPoint], y: str = "attainable", marker: str = "o", label: str = ""
-) -> None:
+def plot_layers(ax: Any, points: Sequence[LayerPoint], y: str = "attainable", marker: str = "o", label: str = "") -> None:
     """Scatter layers by group colour, area by share of FLOPs: on their roof (``y='attainable'``)
     or at their measured FLOP/s (``y='achieved'``, untimed layers skipped)."""
-    if y not in ("attainable", "achieved"):
-        raise ValueError(f"y={y!r} must be 'attainable' or 'achieved'")
+    one_of("y", y, ("attainable", "achieved"))
     chosen = [p for p in points if y == "attainable" or p.achieved_flop_per_s is not None]
     total = sum(p.flops for p in chosen) or 1
     for group, color in GROUP_COLORS.items():
         mine = [p for p in chosen if p.group == group]
         if mine:
-            ys = [
-                p.attainable_flop_per_s if y == "attainable" else p.achieved_flop_per_s
-                for p in mine
-            ]
-            sizes = [12 + 400 * p.flops / total for p in mine]
-            name = f"{label}: {group}" if label else group
             xs = [p.intensity_flop_per_byte for p in mine]
-            ax.scatter(
-                xs, ys, s=sizes, marker=marker, color=color, alpha=0.75, label=name, zorder=3
-            )
+            ys = [p.attainable_flop_per_s if y == "attainable" else p.achieved_flop_per_s for p in mine]
+            ax.scatter(xs, ys, s=[12 + 400 * p.flops / total for p in mine], marker=marker, color=color,
+                       alpha=0.75, label=f"{label}: {group}" if label else group, zorder=3)
