@@ -1,11 +1,8 @@
-"""The course's command line: ``python -m course_utils COMMAND ...`` (or ``course-utils``).
-
-A command is ``configure(parser)`` (adds its arguments) and ``run(args) -> int`` (does the work,
-returns the exit code: 0 success, 2 usage error), joined here by :func:`register`. Here lives
-``profile MODEL [--input-shape 224,224,3] [--batch 1] [--bits 32] [--max-rows N]``: the
-per-layer params, MACs, FLOPs and bytes of a builder (:data:`course_utils.models.BUILDERS`) or
-a ``.keras`` file (seed 004, :mod:`course_utils.profiler`); the others live in their modules.
-"""
+"""The course's command line, ``python -m course_utils COMMAND`` (or ``course-utils``): a command
+is ``configure(parser)`` (its arguments) and ``run(args) -> int`` (exit code: 0 success, 2 usage
+error), added by :func:`register`. ``profile MODEL`` lives here: the per-layer params, MACs, FLOPs
+and bytes of a builder (:data:`course_utils.models.BUILDERS`) or ``.keras`` file (seed 004,
+:mod:`course_utils.profiler`); the other commands live in their modules."""
 
 from __future__ import annotations
 
@@ -14,41 +11,31 @@ import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-__all__ = ["SUBCOMMANDS", "Subcommand", "UsageError", "main", "register"]
+__all__ = ["SUBCOMMANDS", "UsageError", "main", "register"]
 
 
 class UsageError(Exception):
     """A command's arguments are wrong; :func:`main` prints the message and returns 2."""
 
 
-class Subcommand(NamedTuple):
-    """One ``python -m course_utils`` command."""
-
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {}
-"""The registered commands by name."""
+SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {}  # name -> (help, configure, run)
 
 
 def register(name: str, help: str, configure: Callable, run: Callable) -> None:
     """Add command ``name`` to :data:`SUBCOMMANDS` (it must not exist yet)."""
     if name in SUBCOMMANDS:
         raise ValueError(f"register: command {name!r} already exists")
-    SUBCOMMANDS[name] = Subcommand(help, configure, run)
+    SUBCOMMANDS[name] = (help, configure, run)
 
 
 def _shape(text: str) -> tuple[int, ...]:
     """'224,224,3' (or '224x224x3') -> (224, 224, 3)."""
     parts = text.replace("x", ",").split(",")
     if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(
-            f"expected positive integers separated by commas, like 224,224,3; got {text!r}"
-        )
+        raise argparse.ArgumentTypeError("expected positive integers separated by commas, like "
+                                         f"224,224,3; got {text!r}")
     return tuple(int(p) for p in parts)
 
 
@@ -68,21 +55,21 @@ def _builder_kwargs(name: str, builder: Callable[..., Any], shape: tuple[int, ..
     parameters = inspect.signature(builder).parameters
     if "input_shape" in parameters:
         return {"input_shape": shape}
-    if "resolution" in parameters:
-        if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
-            raise UsageError(f"{name} takes a square RGB input, like 160,160,3; got {shape}")
-        return {"resolution": shape[0]}
-    if "input_dim" in parameters:
-        if len(shape) != 1:
-            raise UsageError(f"{name} takes one input size, like 784; got {shape}")
-        return {"input_dim": shape[0]}
+    square = len(shape) == 3 and shape[0] == shape[1] and shape[2] == 3
+    for arg, ok, like in (("resolution", square, "a square RGB input, like 160,160,3"),
+                          ("input_dim", len(shape) == 1, "one input size, like 784")):  # fmt: skip
+        if arg in parameters:
+            if not ok:
+                raise UsageError(f"{name} takes {like}; got {shape}")
+            return {arg: shape[0]}
     raise UsageError(f"{name} has a fixed input shape; leave out --input-shape")
 
 
-def _load(spec: str, shape: tuple[int, ...] | None) -> Any:
-    """The model named ``spec``: a builder name or a saved model file."""
+def _run_profile(args: argparse.Namespace) -> int:
     from . import models
+    from .profiler import profile
 
+    spec, shape = args.model, args.input_shape
     if Path(spec).suffix in (".keras", ".h5"):
         if not Path(spec).is_file():
             raise UsageError(f"no such model file: {spec}")
@@ -90,21 +77,16 @@ def _load(spec: str, shape: tuple[int, ...] | None) -> Any:
             raise UsageError("--input-shape is for builder names; a saved model keeps its own")
         import keras
 
-        return keras.saving.load_model(spec, compile=False)
-    builder = models.BUILDERS.get(spec)
-    kwargs = _builder_kwargs(spec, builder, shape) if builder and shape else {}
-    try:
-        return models.build(spec, **kwargs)
-    except ValueError as exc:  # an unknown name (with suggestions) or a bad builder argument
-        if builder:
-            raise UsageError(f"building {spec!r} failed: {exc}") from exc
-        raise UsageError(f"{exc} Or give a path to a .keras file.") from exc
-
-
-def _run_profile(args: argparse.Namespace) -> int:
-    from .profiler import profile
-
-    model = _load(args.model, args.input_shape)
+        model = keras.saving.load_model(spec, compile=False)
+    else:
+        builder = models.BUILDERS.get(spec)
+        kwargs = _builder_kwargs(spec, builder, shape) if builder and shape else {}
+        try:
+            model = models.build(spec, **kwargs)
+        except ValueError as exc:  # an unknown name (with suggestions) or a bad builder argument
+            if builder:
+                raise UsageError(f"building {spec!r} failed: {exc}") from exc
+            raise UsageError(f"{exc} Or give a path to a .keras file.") from exc
     try:
         print(profile(model, batch_size=args.batch, bits=args.bits).table(max_rows=args.max_rows))
     except ValueError as exc:
@@ -126,25 +108,18 @@ register("results", _results.PACK_HELP, _results.configure_pack, _results.run_pa
 register("class-report", _classreport.HELP, _classreport.configure, _classreport.run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with one sub-parser per registered command."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     description = "Command-line tools of the 'Deep Learning meets Hardware' course."
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=description)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, command in SUBCOMMANDS.items():
-        command.configure(commands.add_parser(name, help=command.help, description=command.help))
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
+    for name, (help, configure, _) in SUBCOMMANDS.items():
+        configure(commands.add_parser(name, help=help, description=help))
+    if (args := parser.parse_args(argv)).command is None:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return SUBCOMMANDS[args.command].run(args)
+        return SUBCOMMANDS[args.command][2](args)
     except UsageError as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2

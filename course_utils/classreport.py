@@ -1,26 +1,18 @@
-"""The class on one page: every student's results read back, for the instructor (issue 15).
-
-``python -m course_utils class-report FOLDER -o report.html`` reads the students' packs
-(:func:`course_utils.results.pack`; or loose cards, a sub-folder per student) and writes one
-self-contained HTML page, nothing loaded from the network: the :data:`TABLES` (the machines,
-the class on one roofline, LeNet against cores, int8 against fp32, CPU-vs-GPU crossovers, each
-metric's spread against catalogue and seed 002 devices, outliers) and their figures. In a
-notebook: ``c = load_class(FOLDER)``, then ``tables(c)`` and ``figures(c)``. Bad input never
-stops it: each file skipped or partly used gets ONE line in ``c.problems`` naming it and why;
-files are only read.
-"""
+"""The class on one page (issue 15): ``class-report FOLDER -o report.html`` reads the students'
+packs (:func:`course_utils.results.pack`, or loose cards in a sub-folder per student) and writes a
+self-contained offline HTML page of the :data:`TABLES` and their figures (in a notebook:
+``c = load_class(FOLDER)``, ``tables(c)``, ``figures(c)``). Bad input never stops it: each file
+skipped or partly used gets ONE line in ``c.problems`` naming it and why; files are only read."""
 
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import io
-import itertools
 import math
-import re
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,184 +45,6 @@ SECTIONS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 SI_UNITS = ("FLOP/s", "B/s", "s", "FLOP", "MAC", "B", "bytes", "J", "params", "images/s")
 OUTLIER_Z = 3.5  # robust z-score (median and MAD, Iglewicz & Hoaglin 1993) that names a value
-
-
-@dataclass
-class Machine:
-    """A student's machine: its cards' facts and metrics (keys '08/metric_name'). A student whose
-    cards come from two machines (a laptop and Colab) has two."""
-
-    label: str
-    facts: dict[str, Any] = field(default_factory=dict)
-    values: dict[str, float] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
-
-    def get(self, section: str, role: str) -> float | None:
-        """The value :data:`SECTIONS` names for ``(section, role)``, or None."""
-        return self.values.get(SECTIONS[section][role])
-
-    @property
-    def simd(self) -> str:
-        """Widest SIMD extension, 'none' or 'unknown' (older cards do not record it)."""
-        return (self.facts["simd"] or ["none"])[-1] if "simd" in self.facts else "unknown"
-
-    @property
-    def int8_isa(self) -> str:
-        """The int8 dot-product instructions ('AVX-512 VNNI', ...), 'none' or 'unknown'."""
-        found = self.facts.get("int8_dot_product")
-        return "unknown" if found is None else ", ".join(found) or "none"
-
-    @property
-    def cores(self) -> int | None:
-        """Physical cores (older cards: logical CPUs)."""
-        return self.facts.get("physical_cores") or self.facts.get("logical_cpus")
-
-
-@dataclass
-class ClassData:
-    """Every machine of the class and one line per input file skipped or partly used."""
-
-    machines: list[Machine]
-    problems: list[str]
-
-
-def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
-    """(alias, None for a loose card; its usable cards) of one file: ValueError says why none
-    is usable; ``note`` gets what was left out."""
-    data = results.read_json(path)
-    if not (isinstance(data, dict) and ("format" in data or "cards" in data)):
-        card, notes = results.check_card(data)
-        if not card:
-            raise ValueError("; ".join(notes))
-        note += notes
-        return None, [card]
-    if data.get("format") != results.PACK_FORMAT or not isinstance(data.get("cards"), list):
-        raise ValueError(f"says it is a pack but is not a {results.PACK_FORMAT!r} with a card list")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or not 1 <= version <= results.SCHEMA_VERSION:
-        raise ValueError(f"pack of unknown schema_version {version!r}")
-    try:
-        alias = results.check_alias(data.get("alias", ""))
-    except (TypeError, ValueError):
-        alias = path.stem
-        note.append(f"no valid alias, shown as {alias!r}")
-    checked = [results.check_card(raw) for raw in data["cards"]]
-    where: dict[str, list[str]] = {}  # a problem -> the cards (numbered from 1) that have it
-    for i, (_, notes) in enumerate(checked, 1):
-        for n in notes:
-            where.setdefault(n, []).append(str(i))
-    note += [f"card {', '.join(numbers)}: {n}" for n, numbers in where.items()]
-    if not (cards := [card for card, _ in checked if card]):
-        raise ValueError("pack holds no usable card")
-    return alias, cards
-
-
-def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassData:
-    """Read every pack and loose card under ``folder`` (recursively; hidden files and ``ignore``
-    left out). Loose cards belong to the student named by their sub-folder. Never raises for
-    bad input: each file skipped or partly used gets one line in ``problems``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no folder {folder}: give the folder holding the class's packs")
-    skip = Path(ignore).resolve() if ignore else None
-    problems: list[str] = []
-    owner: dict[str, str] = {}  # alias -> the pack or folder that claimed it first
-    cards: dict[str, list[tuple[dict, str]]] = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if not path.is_file() or rel.startswith(".") or "/." in rel or path.resolve() == skip:
-            continue
-        note: list[str] = []
-        try:
-            alias, found = _entries(path, note)
-        except (OSError, ValueError) as exc:
-            problems.append(f"{rel}: {'; '.join([*note, str(exc)])}; skipped")
-            continue
-        source = rel if alias else path.parent.relative_to(folder).as_posix()
-        alias = alias or (source if source != "." else "loose cards")
-        if owner.setdefault(alias, source) != source:
-            n = next(n for n in itertools.count(2) if f"{alias} ({n})" not in owner)
-            note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{alias} ({n})'")
-            alias = f"{alias} ({n})"
-            owner[alias] = source
-        cards.setdefault(alias, []).extend((card, rel) for card in found)
-        if note:
-            problems.append(f"{rel}: {'; '.join(note)}; partly used")
-    machines = [m for alias, entries in cards.items() for m in _machines(alias, entries, problems)]
-    return ClassData(machines, problems)
-
-
-def _machines(alias: str, entries: list[tuple[dict, str]], problems: list[str]) -> list[Machine]:
-    """One :class:`Machine` per distinct (CPU, logical CPUs, GPUs) among one student's cards."""
-    groups: dict[tuple, list[tuple[dict, str]]] = {}
-    for card, rel in sorted(entries, key=lambda e: e[0]["created_utc"]):  # newer cards win
-        m = card["machine"]
-        fingerprint = (m.get("cpu"), m.get("logical_cpus"), tuple(m.get("gpus", [])))
-        if fingerprint == (None, None, ()) and groups:
-            fingerprint = next(iter(groups))  # no machine facts: the student's first machine
-        groups.setdefault(fingerprint, []).append((card, rel))
-    machines = []
-    for i, group in enumerate(groups.values()):
-        machine = Machine(alias if len(groups) == 1 else f"{alias} (machine {i + 1})")
-        seen: dict[str, str] = {}  # notebook -> the file of its card
-        for card, rel in group:
-            nb = card["notebook"][:2]
-            if nb in seen:
-                problems.append(f"{seen[nb]}: its notebook {nb} card replaced by {rel}'s (newer)")
-            seen[nb] = rel
-            machine.facts.update(card["machine"])
-            for name, metric in card["metrics"].items():
-                machine.values[f"{nb}/{name}"] = float(metric["value"])
-                machine.units[f"{nb}/{name}"] = metric["unit"]
-        machines.append(machine)
-    return machines
-
-
-def reference_devices(c: ClassData) -> list[hardware.Device]:
-    """Catalogue CPUs and boards, and the catalogued GPUs the class's machines have (fp32)."""
-    gpus = {hardware.catalog_gpu(g) for m in c.machines for g in m.facts.get("gpus", [])}
-    devices = [d for d in hardware.catalog() if d.kind in ("cpu", "board") or d in gpus]
-    return [d for d in devices if "fp32" in d.peak_flops]
-
-
-def references(c: ClassData, unit: str) -> list[tuple[str, float]]:
-    """(label, value) for a metric in FLOP/s (fp32 peaks) or B/s (memory bandwidths): the
-    :func:`reference_devices` and seed 002's K80/TPU/P40 table; none for other units."""
-    if (unit := unit.split(",")[0].strip()) not in ("FLOP/s", "B/s"):  # 's, batch 1' -> 's'
-        return []
-    flop = unit == "FLOP/s"
-    own = [(d.name, d.peak("fp32") if flop else d.memory_bandwidth_bytes_per_s)
-           for d in reference_devices(c)]  # fmt: skip
-    quantity, seed = "training TOPS" if flop else "bandwidth", hardware.seed_002_accelerator_table()
-    return own + [(f"seed 002: {r.device}", r.seed_value) for r in seed
-                  if r.quantity == quantity and r.seed_value]  # fmt: skip
-
-
-def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
-    """(label, why) for values far from the class: robust z-score > :data:`OUTLIER_Z` (log
-    scale when all are positive), or differing from a majority of identical values."""
-    if len(values) < 5:
-        return []
-    positive = all(v > 0 for v in values.values())
-    x = {k: math.log(v) if positive else v for k, v in values.items()}
-    mid = statistics.median(x.values())
-    mad = statistics.median(abs(v - mid) for v in x.values())
-    med = statistics.median(values.values())
-    found = []
-    for label, v in x.items():
-        if (0.6745 * abs(v - mid) / mad > OUTLIER_Z) if mad else abs(v - mid) > 1e-9 * abs(mid):
-            value = values[label]
-            why = f"{value / med:.3g}x the class median" if positive else f"median {med:.4g}"
-            found.append((label, why if mad else f"most others have {med:.6g}"))
-    return found
-
-
-def _pairs(c: ClassData, net: str) -> list[tuple[Machine, float, float]]:
-    """(machine, fp32 latency, int8 latency) of ``net`` ('LeNet', 'MobileNet'), notebook 06."""
-    pairs = [(m, m.get("int8", f"{net} fp32"), m.get("int8", f"{net} int8")) for m in c.machines]
-    return [(m, f, i) for m, f, i in pairs if f and i]
-
-
 #: Each table of :func:`tables`: its title on the page and its columns (units in brackets).
 TABLES = {
     "machines": ("The machines",
@@ -245,6 +59,160 @@ TABLES = {
                 "notebook|metric|unit|machines|min|median|max|references"),
     "outliers": ("Outliers", "machine|notebook|metric|value|why"),
 }  # fmt: skip
+HELP = "one offline HTML page of the class's results packs, for the instructor"
+_CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%}.problems li{font-family:monospace}")  # fmt: skip
+
+
+@dataclass
+class Machine:
+    """A student's machine (laptop and Colab are two): facts, metrics, units by '08/metric_name'."""
+
+    label: str
+    facts: dict[str, Any]
+    values: dict[str, float]
+    units: dict[str, str]
+    simd: str = field(init=False)  # the widest SIMD extension, 'none' or 'unknown' (older cards)
+    int8_isa: str = field(init=False)  # int8 dot-product instructions ('AVX-512 VNNI'), likewise
+    cores: int | None = field(init=False)  # physical cores (older cards: logical CPUs)
+
+    def __post_init__(self) -> None:
+        f, isa = self.facts, self.facts.get("int8_dot_product")
+        self.simd = (f["simd"] or ["none"])[-1] if "simd" in f else "unknown"
+        self.int8_isa = "unknown" if isa is None else ", ".join(isa) or "none"
+        self.cores = f.get("physical_cores") or f.get("logical_cpus")
+
+
+@dataclass
+class ClassData:
+    """Every machine of the class, one line per input file skipped or partly used, and the
+    reference ``devices``: catalogue CPUs, boards and the catalogued GPUs the class has (fp32)."""
+
+    machines: list[Machine]
+    problems: list[str]
+    devices: list[hardware.Device] = field(init=False)
+
+    def __post_init__(self) -> None:
+        gpus = {hardware.catalog_gpu(g) for m in self.machines for g in m.facts.get("gpus", [])}
+        self.devices = [d for d in hardware.catalog() if "fp32" in d.peak_flops
+                        and (d.kind in ("cpu", "board") or d in gpus)]  # fmt: skip
+
+
+def _entries(path: Path, note: list[str]) -> tuple[str | None, list[dict]]:
+    """(alias or None for a loose card, usable cards) of a file; ``note`` gets what was left out."""
+    data = results.read_json(path)
+    if not (isinstance(data, dict) and ("format" in data or "cards" in data)):
+        card, notes = results.check_card(data)
+        if not card:
+            raise ValueError("; ".join(notes))
+        note += notes
+        return None, [card]
+    if data.get("format") != results.PACK_FORMAT or not isinstance(data.get("cards"), list):
+        raise ValueError(f"says it is a pack but is not a {results.PACK_FORMAT!r} with a card list")
+    if (version := data.get("schema_version")) not in range(1, results.SCHEMA_VERSION + 1):
+        raise ValueError(f"pack of unknown schema_version {version!r}")
+    try:
+        alias = results.check_alias(data.get("alias", ""))
+    except (TypeError, ValueError):
+        alias = path.stem
+        note.append(f"no valid alias, shown as {alias!r}")
+    checked = [results.check_card(raw) for raw in data["cards"]]
+    for n in dict.fromkeys(n for _, notes in checked for n in notes):  # each problem once
+        numbers = ", ".join(str(i) for i, (_, notes) in enumerate(checked, 1) if n in notes)
+        note.append(f"card {numbers}: {n}")
+    if not (cards := [card for card, _ in checked if card]):
+        raise ValueError("pack holds no usable card")
+    return alias, cards
+
+
+def load_class(folder: str | Path, ignore: str | Path | None = None) -> ClassData:
+    """Read the packs and loose cards under ``folder`` (recursively, not hidden files or ``ignore``;
+    a loose card's student is its sub-folder); a bad file gets a line in ``problems``, no error."""
+    if not (folder := Path(folder)).is_dir():
+        raise FileNotFoundError(f"no folder {folder}: give the folder holding the class's packs")
+    skip, problems = Path(ignore).resolve() if ignore else None, []
+    owner, cards = {}, {}  # alias -> the pack or folder that claimed it first; -> (card, file)s
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or rel.startswith(".") or "/." in rel or path.resolve() == skip:
+            continue
+        note: list[str] = []
+        try:
+            alias, found = _entries(path, note)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{rel}: {'; '.join([*note, str(exc)])}; skipped")
+            continue
+        source = rel if alias else path.parent.relative_to(folder).as_posix()
+        alias = alias or (source if source != "." else "loose cards")
+        if owner.setdefault(alias, source) != source:
+            new = next(a for n in range(2, len(owner) + 2) if (a := f"{alias} ({n})") not in owner)
+            note.append(f"alias {alias!r} also used by {owner[alias]}, shown as '{new}'")
+            alias, owner[new] = new, source
+        cards.setdefault(alias, []).extend((card, rel) for card in found)
+        if note:
+            problems.append(f"{rel}: {'; '.join(note)}; partly used")
+    machines = [m for alias, entries in cards.items() for m in _machines(alias, entries, problems)]
+    return ClassData(machines, problems)
+
+
+def _machines(alias: str, cards: list[tuple[dict, str]], problems: list[str]) -> Iterator[Machine]:
+    """One :class:`Machine` per distinct (CPU, logical CPUs, GPUs) among one student's cards."""
+    groups: dict[tuple, list[tuple[dict, str]]] = {}
+    for card, rel in sorted(cards, key=lambda e: e[0]["created_utc"]):  # newer cards win
+        m = card["machine"]
+        fingerprint = (m.get("cpu"), m.get("logical_cpus"), tuple(m.get("gpus", [])))
+        if fingerprint == (None, None, ()) and groups:
+            fingerprint = next(iter(groups))  # no machine facts: the student's first machine
+        groups.setdefault(fingerprint, []).append((card, rel))
+    for i, group in enumerate(groups.values()):
+        facts, values, units, seen = {}, {}, {}, {}  # seen: notebook -> the file of its card
+        for card, rel in group:
+            nb = card["notebook"][:2]
+            if nb in seen:
+                problems.append(f"{seen[nb]}: its notebook {nb} card replaced by {rel}'s (newer)")
+            seen[nb] = rel
+            facts.update(card["machine"])
+            values.update({f"{nb}/{k}": float(v["value"]) for k, v in card["metrics"].items()})
+            units.update({f"{nb}/{k}": v["unit"] for k, v in card["metrics"].items()})
+        label = f"{alias} (machine {i + 1})" if len(groups) > 1 else alias
+        yield Machine(label, facts, values, units)
+
+
+def references(c: ClassData, unit: str) -> list[tuple[str, float]]:
+    """(label, value) for a metric in FLOP/s (fp32 peaks) or B/s (memory bandwidths): the
+    class's reference ``devices`` and seed 002's K80/TPU/P40 table; none for other units."""
+    if (unit := unit.split(",")[0].strip()) not in ("FLOP/s", "B/s"):  # 's, batch 1' -> 's'
+        return []
+    flop = unit == "FLOP/s"
+    own = [(d.name, d.peak("fp32") if flop else d.memory_bandwidth_bytes_per_s) for d in c.devices]
+    quantity, seed = "training TOPS" if flop else "bandwidth", hardware.seed_002_accelerator_table()
+    return own + [(f"seed 002: {r.device}", r.seed_value) for r in seed
+                  if r.quantity == quantity and r.seed_value]  # fmt: skip
+
+
+def outliers(values: dict[str, float]) -> list[tuple[str, str]]:
+    """(label, why) for values far from the class: robust z-score > :data:`OUTLIER_Z` (log
+    scale when all are positive), or differing from a majority of identical values."""
+    if len(values) < 5:
+        return []
+    positive = all(v > 0 for v in values.values())
+    x = {k: math.log(v) if positive else v for k, v in values.items()}
+    mid = statistics.median(x.values())
+    mad = statistics.median(abs(v - mid) for v in x.values())
+    med, found = statistics.median(values.values()), []
+    for k, v in x.items():
+        if (0.6745 * abs(v - mid) / mad > OUTLIER_Z) if mad else abs(v - mid) > 1e-9 * abs(mid):
+            why = f"{values[k] / med:.3g}x the class median" if positive else f"median {med:.4g}"
+            found.append((k, why if mad else f"most others have {med:.6g}"))
+    return found
+
+
+def _pairs(c: ClassData, net: str) -> list[tuple[Machine, float, float]]:
+    """(machine, fp32 latency, int8 latency) of ``net`` ('LeNet', 'MobileNet'), notebook 06."""
+    fp32, int8 = SECTIONS["int8"][f"{net} fp32"], SECTIONS["int8"][f"{net} int8"]
+    pairs = [(m, m.values.get(fp32), m.values.get(int8)) for m in c.machines]
+    return [(m, f, i) for m, f, i in pairs if f and i]
 
 
 def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
@@ -252,16 +220,18 @@ def tables(c: ClassData) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[tuple]] = {name: [] for name in TABLES}
     for m in c.machines:
         gpus, f = ", ".join(m.facts.get("gpus", [])) or "none", m.facts
-        notebooks = " ".join(sorted({k[:2] for k in m.values}))
-        row = (m.label, f.get("cpu", "?"), m.cores, f.get("logical_cpus"), m.simd, m.int8_isa)
-        rows["machines"].append((*row, gpus, notebooks))
-        peak, bandwidth = m.get("roofline", "peak"), m.get("roofline", "bandwidth")
+        rows["machines"].append((m.label, f.get("cpu", "?"), m.cores, f.get("logical_cpus"), m.simd,
+                                 m.int8_isa, gpus, " ".join(sorted({k[:2] for k in m.values}))))
+        peak, bandwidth = (m.values.get(key) for key in SECTIONS["roofline"].values())
         if peak and bandwidth and peak > 0 and bandwidth > 0:
             rows["roofline"].append((m.label, m.simd, peak, bandwidth, peak / bandwidth))
-        if seconds := m.get("lenet", "training"):
+        if seconds := m.values.get(SECTIONS["lenet"]["training"]):
             rows["lenet"].append((m.label, m.cores, m.simd, seconds))
-        if kind := next((k for k in SECTIONS["crossover"] if m.get("crossover", k)), None):
-            rows["crossover"].append((m.label, gpus, kind, m.get("crossover", kind)))
+        # a 'measured' crossover is this machine's own only where it has a GPU (else notebook 04
+        # saves the reference record's host): machines without one show their estimate
+        kinds = [k for k in SECTIONS["crossover"] if k != "measured" or m.facts.get("gpus")]
+        if hit := [(k, v) for k in kinds if (v := m.values.get(SECTIONS["crossover"][k]))]:
+            rows["crossover"].append((m.label, gpus, *hit[0]))
     for isa in sorted({m.int8_isa for m in c.machines}):
         row = (isa,)
         for net in ("LeNet", "MobileNet"):
@@ -307,8 +277,7 @@ def _axis(ax: Any, which: str, unit: str, values: list[float]) -> None:
 
 def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units: str) -> None:
     """Points (x, y, group) on log-log axes in ``units`` ('x unit|y unit'), a colour per group."""
-    groups = sorted({g for _, _, g in points})
-    for color, group in zip(plots.PALETTE * 4, groups, strict=False):
+    for color, group in zip(plots.PALETTE * 4, sorted({g for *_, g in points}), strict=False):
         xy = [(x, y) for x, y, g in points if g == group]
         ax.scatter(*zip(*xy, strict=True), color=color, label=group, s=25)
     _axis(ax, "x", units.split("|")[0], [x for x, _, _ in points])
@@ -316,14 +285,15 @@ def _scatter(ax: Any, points: list[tuple[float, float, str]], legend: str, units
     ax.legend(title=legend, fontsize=7)
 
 
-def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
+def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    fig.set_size_inches(8, 5)
     ax = fig.add_subplot(xscale="log", yscale="log", xlabel="intensity [FLOP/byte]",
                          ylabel="attainable", title="The class on one roofline (notebook 08)")
     intensity = np.logspace(-2, 3, 200)  # FLOP/byte
     for r in rows:
         roof = attainable_flop_per_s(intensity, r["peak [FLOP/s]"], r["bandwidth [B/s]"])
         ax.plot(intensity, roof, color=plots.COLORS["measured"], lw=1, alpha=0.6)
-    for d in reference_devices(c):
+    for d in c.devices:
         roof = attainable_flop_per_s(intensity, d.peak("fp32"), d.memory_bandwidth_bytes_per_s)
         ax.plot(intensity, roof, "--", color=plots.COLORS["estimate"], lw=1)
         ax.text(intensity[-1], roof[-1], f" {d.name}", fontsize=7, va="center")
@@ -331,21 +301,19 @@ def _roofline(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> Any:
     ax.plot([], [], "--", color=plots.COLORS["estimate"], label="catalogue, fp32 datasheet")
     _axis(ax, "y", "FLOP/s", list(ax.get_ylim()))
     ax.legend(loc="upper left")
-    return fig
 
 
-def _lenet(fig: Any, rows: list[dict[str, Any]]) -> Any:
-    ax = fig.add_subplot(xlabel="CPU cores (jittered)", ylabel="training time",
-                         title="LeNet training time against cores (notebook 03)")
-    rows = [r for r in rows if r["cores"]]
-    jitter = np.random.default_rng(0).uniform(0.93, 1.07, len(rows))  # points side by side
-    points = [(r["cores"] * j, r["training [s]"], r["SIMD"])
-              for r, j in zip(rows, jitter, strict=True)]  # fmt: skip
-    _scatter(ax, points, "widest SIMD", units="cores|s")
-    return fig
+def _lenet(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    if rows := [r for r in rows if r["cores"]]:
+        ax = fig.add_subplot(xlabel="CPU cores (jittered)", ylabel="training time",
+                             title="LeNet training time against cores (notebook 03)")
+        jitter = iter(np.random.default_rng(0).uniform(0.93, 1.07, len(rows)))  # side by side
+        points = [(r["cores"] * next(jitter), r["training [s]"], r["SIMD"]) for r in rows]
+        _scatter(ax, points, "widest SIMD", units="cores|s")
 
 
-def _int8(fig: Any, c: ClassData) -> Any:
+def _int8(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    fig.set_size_inches(10, 4.2)
     for k, net in enumerate(("LeNet", "MobileNet")):
         ax = fig.add_subplot(1, 2, k + 1, title=f"{net}, batch 1 (notebook 06)",
                              xlabel="fp32 latency", ylabel="int8 latency (dotted: same speed)")
@@ -353,10 +321,10 @@ def _int8(fig: Any, c: ClassData) -> Any:
             ends = [min(min(p[:2]) for p in points), max(max(p[:2]) for p in points)]
             ax.plot(ends, ends, ":", color="grey")
             _scatter(ax, points, "int8 dot product", units="s|s")
-    return fig
 
 
-def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
+def _crossover(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    fig.set_size_inches(7, 1.2 + 0.22 * len(rows))
     ax = fig.add_subplot(xlabel="MLP size where the GPU starts to win",
                          title="CPU-vs-GPU crossover (notebook 04)")
     rows = sorted(rows, key=lambda r: r["crossover [params]"])
@@ -367,15 +335,17 @@ def _crossover(fig: Any, rows: list[dict[str, Any]]) -> Any:
     _axis(ax, "x", "params", [r["crossover [params]"] for r in rows])
     ax.tick_params(axis="y", labelsize=7)
     ax.legend()
-    return fig
 
 
-def _strips(fig: Any, c: ClassData, strips: dict[str, str]) -> Any:
+def _strips(fig: Any, c: ClassData, rows: list[dict[str, Any]]) -> None:
+    """One strip per metric of ``SECTIONS["metrics"]`` that some card holds."""
+    units = {f"{r['notebook']}/{r['metric']}": r["unit"] for r in rows}
+    strips = {role: key for role, key in SECTIONS["metrics"].items() if key in units}
+    fig.set_size_inches(8, 1.5 * len(strips) + 0.6)
     rng = np.random.default_rng(0)
     for k, (role, key) in enumerate(strips.items()):
         ax = fig.add_subplot(len(strips), 1, k + 1, yticks=[], ylim=(-1.5, 1.5))
-        values = [m.values[key] for m in c.machines if key in m.values]
-        unit = next(m.units[key] for m in c.machines if key in m.units)
+        values, unit = [m.values[key] for m in c.machines if key in m.values], units[key]
         ax.scatter(values, rng.uniform(-1, 1, len(values)), s=12, color=plots.COLORS["measured"])
         for name, ref in (refs := references(c, unit)):
             color = plots.COLORS["paper" if name.startswith("seed") else "estimate"]
@@ -385,7 +355,6 @@ def _strips(fig: Any, c: ClassData, strips: dict[str, str]) -> Any:
         _axis(ax, "x", unit, values + [ref for _, ref in refs])
         ax.set_ylabel(f"{role}\n[{unit}]", rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("Each metric across the class (lines: catalogue and seed 002 devices)")
-    return fig
 
 
 def figures(c: ClassData) -> dict[str, Any]:
@@ -393,37 +362,22 @@ def figures(c: ClassData) -> dict[str, Any]:
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    figure, t, figs = functools.partial(Figure, layout="constrained"), tables(c), {}
-    keys = {k for m in c.machines for k in m.values}
-    strips = {role: key for role, key in SECTIONS["metrics"].items() if key in keys}
+    t, figs = tables(c), {}
+    draw = dict(roofline=_roofline, lenet=_lenet, int8=_int8, crossover=_crossover, metrics=_strips)
     with mpl.rc_context():
         plots.use_course_style()
-        if t["roofline"]:
-            figs["roofline"] = _roofline(figure(figsize=(8, 5)), c, t["roofline"])
-        if t["lenet"]:
-            figs["lenet"] = _lenet(figure(figsize=(7, 4.2)), t["lenet"])
-        if t["int8"]:
-            figs["int8"] = _int8(figure(figsize=(10, 4.2)), c)
-        if t["crossover"]:
-            height = 1.2 + 0.22 * len(t["crossover"])
-            figs["crossover"] = _crossover(figure(figsize=(7, height)), t["crossover"])
-        if strips:
-            figs["metrics"] = _strips(figure(figsize=(8, 1.5 * len(strips) + 0.6)), c, strips)
-    return figs
-
-
-_CSS = ("body{font:14px sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "img{max-width:100%}.problems li{font-family:monospace}")  # fmt: skip
+        for name, plot in draw.items():
+            if t[name]:
+                plot(figs.setdefault(name, Figure(layout="constrained")), c, t[name])
+    return {name: fig for name, fig in figs.items() if fig.axes}
 
 
 def _table(name: str, rows: list[dict[str, Any]]) -> str:
-    """Table ``name`` in HTML, each number in the unit its column (or its row) names."""
+    """Table ``name`` in HTML, each number in the unit its column ('peak [FLOP/s]') or row names."""
     if not rows:
         return f'<p class="empty" id="{name}">No card holds these metrics yet.</p>'
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-    unit = re.compile(r"\[(.*)\]")
-    cells = [[_fmt(v, (unit.findall(k) or [r.get("unit", "")])[0]) for k, v in r.items()]
+    cells = [[_fmt(v, k.partition("[")[2].rstrip("]") or r.get("unit", "")) for k, v in r.items()]
              for r in rows]  # fmt: skip
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
                    for row in cells)  # fmt: skip
@@ -438,21 +392,16 @@ def write_report(c: ClassData, out: str | Path) -> Path:
     for name, (title, _) in TABLES.items():
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if name in figs:
-            png = io.BytesIO()
-            figs[name].savefig(png, format="png", dpi=90, bbox_inches="tight")
+            figs[name].savefig(png := io.BytesIO(), format="png", dpi=90, bbox_inches="tight")
             src = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
             parts.append(f'<figure id="fig-{name}"><img alt="{title}" src="{src}"></figure>')
         parts.append(_table(name, t[name]))
     items = "".join(f"<li>{html.escape(p)}</li>" for p in c.problems) or "<li>none</li>"
     parts.append(f'<h2>Files skipped or partly used</h2><ul class="problems">{items}</ul>')
-    out = Path(out)
-    out.write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Class report'
-                   f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n",
-                   encoding="utf-8")  # fmt: skip
-    return out
-
-
-HELP = "one offline HTML page of the class's results packs, for the instructor"
+    Path(out).write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
+                         f"Class report</title><style>{_CSS}</style></head><body>{''.join(parts)}"
+                         "</body></html>\n", encoding="utf-8")  # fmt: skip
+    return Path(out)
 
 
 def configure(parser: Any) -> None:
@@ -468,9 +417,7 @@ def run(args: Any) -> int:
     except FileNotFoundError as exc:
         print(f"class-report: error: {exc}", file=sys.stderr)
         return 2
-    for line in c.problems:
-        print(line, file=sys.stderr)
-    path = write_report(c, args.out)
-    print(f"wrote {path}: {len(c.machines)} machines, {len(c.problems)} files skipped or partly"
-          " used")
+    sys.stderr.writelines(f"{line}\n" for line in c.problems)
+    print(f"wrote {write_report(c, args.out)}: {len(c.machines)} machines, {len(c.problems)} files"
+          " skipped or partly used")
     return 1 if c.problems or not c.machines else 0

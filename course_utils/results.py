@@ -1,14 +1,11 @@
 """Results cards: each notebook ends by saving its key measured figures.
 
 A card, ``artifacts/results/<notebook-stem>.json``, holds the ``machine`` that ran the notebook
-(CPU, cores, SIMD, int8 dot product, GPUs, versions) and its ``metrics``, e.g.
-``{"test_accuracy": {"value": 0.991, "unit": "fraction"}}``: snake_case names carrying their
-unit, so cards from different machines compare side by side (every field:
-``course_utils/data/results_schema.md``). A student hands in one *pack* of all their cards
-under an alias they choose (:func:`pack`, ``python -m course_utils results pack``); the
-instructor's :mod:`course_utils.classreport` reads a folder of packs. :func:`check_card` is the
-one reader both use: it says what is wrong with a card and keeps what is usable.
-"""
+(CPU, cores, SIMD, int8 dot product, GPUs, versions) and ``metrics`` whose snake_case names carry
+their unit: ``{"test_accuracy": {"value": 0.991, "unit": "fraction"}}`` (schema:
+``course_utils/data/results_schema.md``). A student hands in one *pack* of cards under an alias
+(:func:`pack`, ``results pack``) for :mod:`course_utils.classreport`; :func:`check_card`, the one
+reader, says what is wrong with a card and keeps what is usable."""
 
 from __future__ import annotations
 
@@ -27,11 +24,10 @@ from typing import Any
 
 from . import machine, paths, validators, versions
 
-SCHEMA_VERSION = 1
-"""Version of the card format written by :func:`save_results` (0: older cards without it)."""
+SCHEMA_VERSION = 1  # of the card format save_results writes (0: older cards without it)
 PACK_FORMAT = "course_utils/results-pack"
-MAX_FILE_BYTES = 2 * 2**20
-"""The largest card or pack file read (a pack of every notebook's card is about 25 kB)."""
+MAX_FILE_BYTES = 2 * 2**20  # the largest card or pack read (a pack of all the cards: about 25 kB)
+PACK_HELP = "results pack [--alias NAME] [-o FILE]: bundle your results cards into one file"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")
@@ -57,15 +53,13 @@ def machine_info() -> dict[str, Any]:
     except Exception:  # TensorFlow missing or broken: the card still gets written
         gpus = []
     flags = machine.cpu_flags()
-    return {
-        "cpu": machine.cpu_model(), "arch": platform.machine(),
-        "physical_cores": machine.physical_cores(), "logical_cpus": os.cpu_count(),
-        "simd": machine.flag_names(flags, machine.SIMD_NAMES),
-        "int8_dot_product": machine.flag_names(flags, machine.INT8_NAMES),
-        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-        "tensorflow": versions.installed("tensorflow"), "keras": versions.installed("keras"),
-        "gpus": gpus,
-    }  # fmt: skip
+    return {"cpu": machine.cpu_model(), "arch": platform.machine(),
+            "physical_cores": machine.physical_cores(), "logical_cpus": os.cpu_count(),
+            "simd": machine.flag_names(flags, machine.SIMD_NAMES),
+            "int8_dot_product": machine.flag_names(flags, machine.INT8_NAMES),
+            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "tensorflow": versions.installed("tensorflow"), "keras": versions.installed("keras"),
+            "gpus": gpus}  # fmt: skip
 
 
 def _normalise(name: str, metric: Metric) -> dict[str, Any]:
@@ -77,12 +71,10 @@ def _normalise(name: str, metric: Metric) -> dict[str, Any]:
     if not isinstance(metric, dict) or not {"value", "unit"} <= metric.keys():
         raise ValueError(f"metric {name!r} must be (value, unit), e.g. (0.991, 'fraction'), or "
                          f"a dict with 'value' and 'unit' keys; got {metric!r}")  # fmt: skip
-    entry = dict(metric)
-    value = entry["value"]
-    value = entry["value"] = value.item() if hasattr(value, "item") else value  # NumPy scalar
+    value = metric["value"].item() if hasattr(metric["value"], "item") else metric["value"]
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"metric {name!r} is {value}: a results card holds measured, finite values")
-    return entry
+    return {**metric, "value": value}
 
 
 def _card_path(notebook: str, directory: str | Path | None) -> Path:
@@ -91,12 +83,9 @@ def _card_path(notebook: str, directory: str | Path | None) -> Path:
 
 def save_results(notebook: str, metrics: dict[str, Metric],
                  directory: str | Path | None = None) -> Path:  # fmt: skip
-    """Write the results card of ``notebook`` (its stem, e.g. ``'03_lenet_mnist'``, is the file's
-    name) in ``directory`` (default ``artifacts/results/``); returns the path written.
-
-    ``metrics``: ``{name: (value, unit)}`` or ``{name: {"value": v, "unit": u, ...}}``.
-    Raises ValueError for badly named or non-finite metrics.
-    """
+    """Write the card of ``notebook`` (its stem, e.g. ``'03_lenet_mnist'``, names the file) in
+    ``directory`` (default ``artifacts/results/``); returns its path. ``metrics``: ``{name: (value,
+    unit)}`` or ``{name: {"value": v, "unit": u}}``; ValueError for a bad name or value."""
     entries = {name: _normalise(name, m) for name, m in metrics.items()}
     path = _card_path(notebook, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,12 +131,9 @@ def _finite_number(value: Any) -> bool:
 
 
 def check_card(data: Any) -> tuple[dict[str, Any] | None, list[str]]:
-    """Check a card read from JSON: ``(usable card or None, what is wrong with it)``.
-
-    Keeps every metric with a finite value and every machine field of the right type
-    (:data:`MACHINE_FIELDS`); a card without ``schema_version`` (older course versions) is
-    version 0 and kept; a newer or unknown version is refused. Each problem is one phrase.
-    """
+    """``(usable card or None, one phrase per problem)`` of a card read from JSON: keeps each
+    metric with a finite value and each machine field of its type (:data:`MACHINE_FIELDS`); a card
+    without ``schema_version`` (older course) is version 0 and kept; a newer one is refused."""
     if not isinstance(data, dict) or not {"notebook", "metrics"} <= data.keys():
         return None, ["not a results card (it needs 'notebook' and 'metrics')"]
     version, notebook, metrics = data.get("schema_version", 0), data["notebook"], data["metrics"]
@@ -169,26 +155,22 @@ def check_card(data: Any) -> tuple[dict[str, Any] | None, list[str]]:
         notes.append(f"{notebook}: left out {len(bad)} metric(s) with no finite value ({shown})")
     if not good:
         return None, [*notes, f"{notebook}: no usable metric"]
-    raw = data["machine"] if isinstance(data.get("machine"), dict) else {}
-    facts: dict[str, Any] = {}
+    raw, facts = (data["machine"] if isinstance(data.get("machine"), dict) else {}), {}
     for key, kind in MACHINE_FIELDS.items():
-        value = raw.get(key)
-        if kind is list and isinstance(value, list):
+        if isinstance(value := raw.get(key), list) and kind is list:
             facts[key] = [v[:200] for v in value[:16] if isinstance(v, str)]
         elif isinstance(value, kind) and not isinstance(value, bool):
             facts[key] = value[:200] if kind is str else value
     if not facts:
         notes.append(f"{notebook}: no machine facts")
     created = data.get("created_utc")
-    card = {"schema_version": version, "notebook": notebook,
+    return {"schema_version": version, "notebook": notebook,
             "created_utc": created if isinstance(created, str) else "", "machine": facts,
-            "metrics": good}  # fmt: skip
-    return card, notes
+            "metrics": good}, notes  # fmt: skip
 
 
 def _scrub(value: Any, personal: re.Pattern) -> Any:
-    """``value`` with every ``personal`` match (home path, user and host name) in its strings
-    replaced by ``<private>``."""
+    """``value`` with ``personal`` matches (home path, user, host name) made ``<private>``."""
     if isinstance(value, dict):
         return {k: _scrub(v, personal) for k, v in value.items()}
     if isinstance(value, list):
@@ -207,14 +189,10 @@ def check_alias(alias: str) -> str:
 
 def pack(alias: str, directory: str | Path | None = None,
          out: str | Path | None = None) -> tuple[Path, list[str]]:  # fmt: skip
-    """Bundle the cards in ``directory`` (default ``artifacts/results/``) into one file to hand in,
-    ``out`` (default ``artifacts/results-pack_<alias>.json``).
-
-    The pack holds ``alias`` and the usable cards' notebook, date, machine facts and metrics,
-    nothing else: no host or user name, no paths (any in a metric's text become ``<private>``).
-    Returns ``(path written, one line per card left out or cut)``; FileNotFoundError if no card
-    is usable.
-    """
+    """Bundle the usable cards in ``directory`` (default ``artifacts/results/``) into ``out``
+    (default ``artifacts/results-pack_<alias>.json``) to hand in: ``alias``, each card's notebook,
+    date, machine facts and metrics, no user or host name or path (a metric's text: ``<private>``).
+    Returns ``(path, a line per card left out or cut)``; FileNotFoundError if no card is usable."""
     alias, source = check_alias(alias), Path(directory or paths.artifacts_dir("results"))
     found = {os.path.expanduser("~"), getpass.getuser(), socket.gethostname()} - {"/"}
     names = [re.escape(p) for p in sorted(found, key=len, reverse=True) if len(p) >= 2]
@@ -240,16 +218,13 @@ def pack(alias: str, directory: str | Path | None = None,
     return path, problems
 
 
-PACK_HELP = "results pack [--alias NAME] [-o FILE]: bundle your results cards into one file"
-
-
 def configure_pack(parser: Any) -> None:
     """``results pack [--alias NAME] [-o FILE] [--cards DIR]``."""
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    pack_parser = actions.add_parser("pack", help="bundle your results cards into one file to hand in")
-    pack_parser.add_argument("--alias", help="a name that does not identify you (default: random)")
-    pack_parser.add_argument("-o", "--out", help="default artifacts/results-pack_<alias>.json")
-    pack_parser.add_argument("--cards", help="folder of cards (default artifacts/results)")
+    add = actions.add_parser("pack", help="bundle your cards into one file to hand in").add_argument
+    add("--alias", help="a name that does not identify you (default: random)")
+    add("-o", "--out", help="default artifacts/results-pack_<alias>.json")
+    add("--cards", help="folder of cards (default artifacts/results)")
 
 
 def run_pack(args: Any) -> int:
@@ -260,7 +235,6 @@ def run_pack(args: Any) -> int:
     except (TypeError, ValueError, FileNotFoundError) as exc:
         print(f"results pack: error: {exc}", file=sys.stderr)
         return 2
-    for line in problems:
-        print(line, file=sys.stderr)
+    sys.stderr.writelines(f"{line}\n" for line in problems)
     print(f"wrote {path} (alias {alias!r}): hand in this one file")
     return 1 if problems else 0

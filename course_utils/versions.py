@@ -1,10 +1,8 @@
 """What the notebooks need installed, in one place (the tested pins are in requirements.txt).
 
-:func:`check`: each package at its minimum version (package metadata only: fast, imports
-nothing). :func:`check_apis`: the newer APIs the notebooks call exist in the *imported* modules,
-which a version number misses when pip upgraded Keras after the kernel imported the old one (on
-Colab, a cell upgrading a preinstalled package). Both messages say what to install.
-"""
+:func:`check`: each package at its minimum version (metadata only: fast, imports nothing).
+:func:`check_apis`: the newer APIs the notebooks call are in the *imported* modules (a version
+misses a Keras upgraded after the kernel imported the old one, on Colab). Both say the fix."""
 
 from __future__ import annotations
 
@@ -25,8 +23,7 @@ ALTERNATIVES = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos
 
 
 class Api(NamedTuple):
-    """A newer API: ``path`` in ``package`` (e.g. "distillation.Distiller" in keras, the
-    distribution's and the module's name), first in release ``since``, called by ``used_by``."""
+    """A newer API: ``path`` in ``package``, new in release ``since``, called by ``used_by``."""
 
     package: str
     path: str
@@ -34,12 +31,10 @@ class Api(NamedTuple):
     used_by: str
 
 
-#: The newer APIs the notebooks and course_utils call (found by reading their imports against
-#: Keras' releases: keras.distillation appeared in 3.12.0).
-APIS: tuple[Api, ...] = (
-    Api("keras", "distillation.Distiller", "3.12", "notebook 07 (knowledge distillation)"),
-    Api("keras", "distillation.LogitsDistillation", "3.12", "notebook 07 (knowledge distillation)"),
-)
+#: The newer APIs the notebooks and course_utils call (keras.distillation appeared in 3.12.0).
+APIS: tuple[Api, ...] = tuple(
+    Api("keras", f"distillation.{name}", "3.12", "notebook 07 (knowledge distillation)")
+    for name in ("Distiller", "LogitsDistillation"))
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:
@@ -97,18 +92,14 @@ def _problem(api: Api) -> str | None:
 
 
 def missing_apis(apis: tuple[Api, ...] = APIS) -> list[str]:
-    """One sentence per API in ``apis`` that the imported package lacks (empty: all there).
-    Imports each package: Keras imports TensorFlow, so call it after the TensorFlow knobs are
-    set, as :func:`course_utils.notebook.setup` does."""
+    """One sentence per API in ``apis`` the imported package lacks (empty: all there). Imports
+    Keras, hence TensorFlow: call it after TensorFlow's knobs are set (:func:`.notebook.setup`)."""
     return [p for api in apis if (p := _problem(api))]
 
 
 def check_apis(apis: tuple[Api, ...] = APIS) -> None:
     """Raise ``RuntimeError`` naming each API in ``apis`` the imported modules lack, and the fix."""
-    failing = [(api, problem) for api in apis if (problem := _problem(api))]
-    need: dict[str, str] = {}  # package -> the newest release an API needs
-    for api, _ in failing:
-        need[api.package] = max(need.get(api.package, "0"), api.since, key=_as_tuple)
-    if failing:
-        fixes = install_hint([f"{p}>={v}" for p, v in need.items()])
-        raise RuntimeError("; ".join(p for _, p in failing) + ". " + fixes)
+    if failing := {api: problem for api in apis if (problem := _problem(api))}:
+        need = {a.package: a.since for a in sorted(failing, key=lambda a: _as_tuple(a.since))}
+        fixes = install_hint([f"{p}>={v}" for p, v in need.items()])  # the newest release needed
+        raise RuntimeError("; ".join(failing.values()) + ". " + fixes)

@@ -59,7 +59,7 @@ def _cards(i, rng, facts, peak, bandwidth, epoch_4096):
     dot = bool(facts["int8_dot_product"])
     fp32 = 25e-6 * 1.66e11 / (peak * eff) * rng.uniform(0.9, 1.1)
     mobile = 0.9e-3 * 1.66e11 / (peak * eff) * rng.uniform(0.9, 1.1)
-    crossover = (
+    crossover = (  # without a GPU, notebook 04 also saves the reference record's crossover
         ("crossover_params_gpu", "measured") if gpus else ("crossover_params_estimate", "estimate")
     )
     metrics = {
@@ -261,6 +261,7 @@ def test_tables_hold_each_section_and_name_the_planted_outliers(the_class):
     assert by_isa["AVX-512 VNNI"]["LeNet fp32/int8 [x]"] > 1 > by_isa["none"]["LeNet fp32/int8 [x]"]
     sources = {r["source"] for r in t["crossover"]}
     assert sources == {"measured", "estimate"}
+    assert all(r["GPUs"] != "none" for r in t["crossover"] if r["source"] == "measured")
     assert all(r["ridge point [FLOP/B]"] > 0 for r in t["roofline"])
     named = {(r["machine"], r["metric"]) for r in t["outliers"]}
     assert ("student-07", "train_seconds") in named  # 20x slower than its peak predicts
@@ -353,6 +354,20 @@ def test_an_empty_section_says_so_instead_of_a_figure(tmp_path):
     assert set(figures) == {"lenet", "metrics"}
     page = classreport.write_report(c, tmp_path / "r.html").read_text()
     assert page.count('class="empty"') == 4  # roofline, int8, crossover, outliers
+
+
+def test_a_gpu_less_machine_shows_its_estimate_not_the_records_crossover(tmp_path):
+    machine = {"cpu": "X", "physical_cores": 2, "logical_cpus": 2, "gpus": []}
+    metrics = {
+        "crossover_params_gpu": {"value": 56895.0, "unit": "params", "source": "reference record"},
+        "crossover_params_estimate": {"value": 44000.0, "unit": "params"},
+    }
+    card = {"schema_version": 1, "notebook": "04_cpu_vs_gpu", "created_utc": "2026-11-27T00:00:00Z",
+            "machine": machine, "metrics": metrics}  # fmt: skip
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "04_cpu_vs_gpu.json").write_text(json.dumps(card))
+    rows = classreport.tables(classreport.load_class(tmp_path))["crossover"]
+    assert [(r["source"], r["crossover [params]"]) for r in rows] == [("estimate", 44000.0)]
 
 
 def test_outliers_by_robust_z_score():

@@ -46,9 +46,10 @@ def cpu_record():
 
 def test_mlp_point_extrapolates_one_epoch():
     p = _point(step_seconds=0.002, fit_overhead_seconds=0.05)
-    assert p.steps_per_epoch == 469  # ceil(60,000 / 128)
-    assert p.epoch_seconds == pytest.approx(0.05 + 469 * 0.002)
-    assert p.flop_per_step == 3 * 128 * 2 * p.macs_per_sample  # seed 004: training = 3 x inference
+    assert p.epoch_seconds == pytest.approx(0.05 + 469 * 0.002)  # ceil(60,000 / 128) = 469 steps
+    # forward + weight gradients + input gradients, but no gradient for the 784 input pixels
+    assert p.flop_per_step == 2 * 128 * (3 * p.macs_per_sample - 784 * 64)
+    assert p.flop_per_step < 3 * 128 * 2 * p.macs_per_sample  # seed 004's 'training = 3 x inference' bounds it
     assert p.train_flop_per_s == pytest.approx(p.flop_per_step / 0.002)
     assert "n=   64" in str(p) and "s/epoch" in str(p)
 
@@ -110,13 +111,46 @@ def test_cpu_record_shows_overhead_and_scaling(cpu_record, tmp_path):
     assert 256 / run.batch[256].median > 5 * 1 / run.batch[1].median  # batching raises throughput
     assert cpu_record["backend"] == "tensorflow" and cpu_record["xla"] is False
     assert any("no GPU visible" in s for s in cpu_record["skipped"])
+    machine, settings = cpu_record["machine"], cpu_record["settings"]
+    if hasattr(os, "getloadavg"):  # the load before the run and after it: was the machine busy?
+        assert len(machine["load_average_at_start_1_5_15_min"]) == len(machine["load_average_1_5_15_min"]) == 3
+    assert settings["fp32_matmul"] == bench.matmul_precision() and settings["h2d_copies_per_sample"] == bench.H2D_COPIES
     if not bench.energy_counter("cpu"):  # RAPL unreadable (a VM, or root-only): said, not estimated
         assert run.energy is None and any("energy on cpu:0" in s for s in cpu_record["skipped"])
 
 
 def test_h2d_sweep_times_a_copy_rounded_to_whole_floats():
-    copies = bench.h2d_sweep([4099, 2**16], device="cpu", repeats=3)  # on a CPU: host to host
-    assert list(copies) == [4096, 2**16] and all(s.min > 0 for s in copies.values())
+    copies = bench.h2d_sweep([4099, 2**16], device="cpu", repeats=3, copies=4)  # on a CPU: host to host
+    assert list(copies) == [4096, 2**16] and all(s.min > 0 and s.n == 3 for s in copies.values())
+    with pytest.raises(ValueError, match="copies"):
+        bench.h2d_sweep([4096], device="cpu", copies=0)
+
+
+def test_h2d_sweep_reports_seconds_per_copy(monkeypatch):
+    """One sample is one burst of copies and one wait: its seconds are shared among the copies."""
+    waits = []
+    monkeypatch.setattr(bench, "wait", lambda tensors: waits.append(len(tensors)))
+
+    def burst_takes_80_ms(fn, warmup, repeats):
+        fn()
+        return timing.LatencyStats(np.full(repeats, 0.08))
+
+    monkeypatch.setattr(bench, "measure_latency", burst_takes_80_ms)
+    found = bench.h2d_sweep([4096], device="cpu", repeats=5, copies=8)
+    assert waits == [8] and found[4096].median == pytest.approx(0.01) and found[4096].n == 5
+
+
+def test_the_fp32_matmul_setting_is_read_not_assumed():
+    import tensorflow as tf
+
+    was = tf.config.experimental.tensor_float_32_execution_enabled()
+    try:
+        for on in (False, True):
+            tf.config.experimental.enable_tensor_float_32_execution(on)
+            assert bench.matmul_precision() == {
+                "setting": f"tf.config.experimental.tensor_float_32_execution_enabled()={on}", "tf32_allowed": on}
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(was)
 
 
 # --------------------------------------------------------------------------- a GPU runtime, played
@@ -151,6 +185,8 @@ def test_a_gpu_runtime_runs_every_gpu_path(monkeypatch, tmp_path):
     rec = bench.load(bench.save(data, tmp_path / "gpu.json"))
     run = rec.run("gpu")
     assert run.device == "gpu:0" and list(run.h2d) == [2**12, 2**20]
+    assert all(len(p.step_seconds_samples) == 5 for p in run.mlp)  # a GPU's millisecond steps: more repeats
+    assert all(t.latency.n == 50 for t in run.gemm.values()) and all(s.n == 30 for s in run.batch.values())
     assert run.energy["joules"] > 0 and run.energy["flop"] > 0 and "NVML" in run.energy["source"]
     assert len(run.lenet["epoch_seconds"]) == 2 and run.lenet["energy"]["joules"] > 0
     assert 0 <= run.lenet["test_accuracy"] <= 1
@@ -218,7 +254,8 @@ def test_references_lists_records_newest_first_and_skips_bad_files(cpu_record, t
 
 def test_committed_reference_records_are_valid_and_labelled():
     for path in sorted((ROOT / "datasets" / "reference").glob("*.json")):
-        record = bench.load(path)  # raises on a damaged or mislabelled file
+        record = bench.load(path)  # raises on a damaged or mislabelled file (schema 2 or 3)
+        assert record.data["schema"] in bench.READABLE
         assert record.data["backend"] and record.data["versions"]["keras"], record.source
         for run in record.runs:
             assert run.mlp and run.gemm and run.batch, f"{record.source}: {run.kind} run without sweeps"

@@ -136,6 +136,9 @@ def test_worked_solutions_are_hidden_and_checked(path):
         assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), (
             "a solution cell is collapsed for students: jupyter.source_hidden and outputs_hidden"
         )
+        assert cell.metadata.get("cellView") == "form" and cell.source.lstrip().startswith("#@title"), (
+            "Colab hides a solution only in form view: cellView 'form' and a first '#@title' line"
+        )
         assert re.search(r"assert\s+check(?:_prediction|_function|_choice)?\(", cell.source), (
             f"a worked solution asserts its check: {cell.source[:80]!r}"
         )

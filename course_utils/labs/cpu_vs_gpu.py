@@ -1,10 +1,9 @@
 """CPU vs GPU (notebook 04): the benchmark harness, its reference records, and the GPU check.
 
-Seed 002, 'When is the GPU faster than the CPU for NN?': notebook 04 writes the idea (parameters
-and FLOP by hand, seconds = overhead + work / rate, the crossover); this module measures it on
-any device Keras sees and keeps the results as JSON reference records (:func:`record`, :func:`load`).
-Only Keras 3 (``keras.device``, ``keras.ops``), so ``KERAS_BACKEND=jax python -m course_utils
-gpu-check`` runs without TensorFlow. ``jit_compile`` is explicit (:func:`jit_setting`).
+Seed 002, 'When is the GPU faster than the CPU for NN?': notebook 04 writes the idea (FLOP by hand,
+seconds = overhead + work / rate, the crossover); this module measures it on any device Keras sees and
+keeps JSON reference records (:func:`record`, :func:`load`). Only Keras 3, so ``KERAS_BACKEND=jax python
+-m course_utils gpu-check`` runs without TensorFlow. ``jit_compile`` is explicit (:func:`jit_setting`).
 """
 
 from __future__ import annotations
@@ -35,19 +34,18 @@ from ..tfenv import filtered_stderr
 from ..timing import GPUUnavailableError, LatencyStats, TimedFlops, measure_latency
 from ..validators import number, positive_int
 
-SCHEMA = "course_utils/cpu-vs-gpu/2"
+SCHEMA = "course_utils/cpu-vs-gpu/3"  # 3: copies timed back to back, load before the run, the TF32 setting
+READABLE = (SCHEMA, "course_utils/cpu-vs-gpu/2")  # 2: each copy one call with a 4-byte read-back
 BATCH_SIZE = 128  # Keras' MNIST MLP example, the seed's model: batch 128, RMSprop, dropout 0.2
 SAMPLES_PER_EPOCH = 60_000  # MNIST's training digits
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)  # n = 4096: the slide's 20,037,642 params
 GEMM_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 GPU_GEMM_SIZES = (*GEMM_SIZES, 4096, 8192)
 H2D_SIZES_BYTES = tuple(2**k for k in range(12, 29, 2))  # 4 KiB ... 256 MiB
+H2D_COPIES = 8  # copies per timed sample, issued back to back with one wait at the end
 BATCH_SIZES = (1, 8, 64, 512, 4096)  # inference vs batch size (notebook 01 promises it on a GPU)
 QUICK = {"widths": (16, 128, 1024), "gemm": (32, 128, 512), "h2d": (2**12, 2**18, 2**24), "batch": (1, 64, 1024),
          "lenet": 5_000, "energy_seconds": 1.0}  # fmt: skip
-
-
-# --------------------------------------------------------------------------- devices, any backend
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,10 +82,8 @@ def keras_device(device: str) -> str:
         raise ValueError(f"device={device!r} is not understood; use 'cpu', 'gpu' or 'gpu:N'")
     name = f"{kind}:{int(index or 0)}"
     if kind == "gpu" and name not in gpu_devices():
-        raise GPUUnavailableError(
-            f"device={device!r}: Keras ({backend()} backend) sees no such GPU ({list(gpu_devices())}). "
-            "On Colab: Runtime > Change runtime type > GPU, then run again; or measure on 'cpu'."
-        )
+        raise GPUUnavailableError(f"device={device!r}: Keras ({backend()} backend) sees no such GPU ({list(gpu_devices())}). "
+                                  "On Colab: Runtime > Change runtime type > GPU, then run again; or measure on 'cpu'.")  # fmt: skip
     return name
 
 
@@ -110,11 +106,8 @@ def device_label(device: str) -> str:
 
 @dataclass(frozen=True)
 class MLPPoint:
-    """One width n of the MLP sweep: steady-state seconds per training step, and its epoch.
-
-    ``step_seconds`` and ``fit_overhead_seconds`` (the rest of a ``fit`` call: input pipeline,
-    first steps, callbacks) are medians over repeats; see :func:`time_mlp_training`.
-    """
+    """One width n of the MLP sweep (:func:`time_mlp_training`): medians of the steady-state seconds per
+    training step and of the rest of a ``fit`` call (input pipeline, first steps, callbacks)."""
 
     width: int
     params: int
@@ -133,19 +126,15 @@ class MLPPoint:
         object.__setattr__(self, "step_seconds_samples", tuple(map(float, self.step_seconds_samples)))
 
     @property
-    def steps_per_epoch(self) -> int:
-        """ceil(samples / batch): 469 for 60,000 digits at batch 128."""
-        return math.ceil(self.samples_per_epoch / self.batch_size)
-
-    @property
     def epoch_seconds(self) -> float:
-        """Extrapolated seconds per epoch: fit overhead + steps per epoch x seconds per step."""
-        return self.fit_overhead_seconds + self.steps_per_epoch * self.step_seconds
+        """Extrapolated seconds per epoch: fit overhead + ceil(samples / batch) (469) x seconds per step."""
+        return self.fit_overhead_seconds + math.ceil(self.samples_per_epoch / self.batch_size) * self.step_seconds
 
     @property
     def flop_per_step(self) -> float:
-        """Training FLOP per step: 3 x batch x 2 x MACs (seed 004, 'training = 3 x inference')."""
-        return costs.training_flops(2 * self.macs_per_sample, self.batch_size, 1)
+        """Training FLOP per step: 2 x batch x (3 x MACs - 784 x width): forward, weight gradients and
+        input gradients, none for the images (seed 004's 'training = 3 x inference' is the bound)."""
+        return 2.0 * self.batch_size * (3 * self.macs_per_sample - 784 * self.width)
 
     @property
     def train_flop_per_s(self) -> float:
@@ -167,19 +156,18 @@ def mnist_flat() -> tuple[np.ndarray, np.ndarray]:
 
 def time_mlp_training(width: int, device: str = "cpu", jit_compile: bool | None = None,
                       batch_size: int = BATCH_SIZE, repeats: int = 2, min_seconds: float = 0.25,
-                      max_steps: int = 64, skip_steps: int = 2) -> MLPPoint:  # fmt: skip
+                      max_steps: int | None = None, skip_steps: int = 2) -> MLPPoint:  # fmt: skip
     """Train seed 002's MLP of width n on ``device`` for a few steps of real ``fit`` calls.
 
-    Built and compiled (RMSprop, ``jit_compile`` explicit) in ``keras.device(device)``; an untimed
-    2-step ``fit`` compiles. Then ``fit`` calls over all 60,000 digits stop after N steps (N makes
-    the marked steps last ``min_seconds``); a callback reads the loss, which waits for the device,
-    and the clock after steps ``skip_steps`` and N. Medians of ``repeats`` calls are kept.
-    """
+    Built and compiled (RMSprop, ``jit_compile`` explicit) in ``keras.device(device)``; an untimed 2-step
+    ``fit`` compiles. ``fit`` calls over all 60,000 digits then stop after N steps (the marked steps last
+    ``min_seconds``; N <= ``max_steps``, default one epoch); a callback reads the loss, which waits for the
+    device, and the clock after steps ``skip_steps`` and N. Medians of ``repeats`` calls are kept."""
     keras, jit = _keras(), jit_setting(jit_compile)
     width, repeats, min_seconds = positive_int("width", width), positive_int("repeats", repeats), number("min_seconds", min_seconds, 0)
     from ..models import mlp
     x, y = mnist_flat()
-    max_steps = min(positive_int("max_steps", max_steps), len(x) // batch_size)
+    max_steps = min(positive_int("max_steps", max_steps or len(x)), len(x) // batch_size)
 
     class StepClock(keras.callbacks.Callback):
         def __init__(self, last: int) -> None:
@@ -199,8 +187,7 @@ def time_mlp_training(width: int, device: str = "cpu", jit_compile: bool | None 
         def fit(steps: int) -> tuple[float, float]:
             clock, start = StepClock(steps), time.perf_counter()
             model.fit(x, y, batch_size=batch_size, steps_per_epoch=steps, verbose=0, callbacks=[clock])
-            total = time.perf_counter() - start
-            return (clock.marks[steps] - clock.marks[skip_steps]) / (steps - skip_steps), total
+            return (clock.marks[steps] - clock.marks[skip_steps]) / (steps - skip_steps), time.perf_counter() - start
 
         model.fit(x, y, batch_size=batch_size, steps_per_epoch=2, verbose=0)  # warm-up: compiles
         steps = min(max_steps, skip_steps + 3)
@@ -210,8 +197,7 @@ def time_mlp_training(width: int, device: str = "cpu", jit_compile: bool | None 
         steps = int(min(max_steps, max(steps, wanted)))
         while len(samples) < repeats:
             samples.append(fit(steps))
-    dims = (784, width, width, 10)
-    macs = sum(costs.fc_cost(a, b).macs for a, b in zip(dims[:-1], dims[1:], strict=True))
+    macs = sum(costs.fc_cost(a, b).macs for a, b in ((784, width), (width, width), (width, 10)))
     return MLPPoint(width, int(model.count_params()), macs, batch_size, steps - skip_steps,
                     float(np.median([s for s, _ in samples])),
                     float(np.median([max(0.0, t - steps * s) for s, t in samples])), tuple(s for s, _ in samples))  # fmt: skip
@@ -227,10 +213,11 @@ def mlp_sweep(widths: Iterable[int] = WIDTHS, device: str = "cpu", **kwargs: Any
 
 
 def gemm_sweep(sizes: Iterable[int] = GEMM_SIZES, device: str = "cpu", repeats: int = 20) -> dict[int, TimedFlops]:
-    """n -> :class:`~course_utils.timing.TimedFlops` of an n x n fp32 product (``keras.ops.matmul``).
+    """n -> :class:`~course_utils.timing.TimedFlops` of an n x n fp32 product (``keras.ops.matmul``), 2 n^3 FLOP.
 
-    Inputs are made on the device first; each call fetches one element of the product, which
-    waits for all of it. 2 n^3 FLOP, 3 n^2 x 4 bytes; ``best_flop_per_s`` is the device's peak.
+    Inputs are made on the device; each call fetches one element of the product, which waits for all
+    of it. ``best_flop_per_s`` nears the device's peak only where the product outlasts that per-call
+    work (an eager call and a read-back: 0.1-0.3 ms on a CPU, 0.7-0.9 ms on the course's H100 under JAX).
     """
     keras, dev, found = _keras(), keras_device(device), {}
     for n in (positive_int("sizes entries", n) for n in sizes):
@@ -242,28 +229,34 @@ def gemm_sweep(sizes: Iterable[int] = GEMM_SIZES, device: str = "cpu", repeats: 
     return found
 
 
-def h2d_sweep(sizes_bytes: Iterable[int] = H2D_SIZES_BYTES, device: str = "gpu",
-              repeats: int = 20) -> dict[int, LatencyStats]:  # fmt: skip
-    """bytes -> seconds to copy a float32 NumPy array from host memory onto ``device``.
+def wait(tensors: Sequence[Any]) -> None:
+    """Return once every tensor in ``tensors`` exists on its device: one wait for all of them."""
+    if backend() == "jax":
+        import jax
+        return jax.block_until_ready(tensors)
+    _keras().ops.convert_to_numpy(tensors[-1][-1])  # a device's copies run in order: the last arrives last
 
-    Each call makes a tensor on the device and fetches its last element back (4 bytes), which
-    waits for the copy. On a CPU it times a host-to-host copy: there is no separate memory.
-    """
-    keras, dev, found = _keras(), keras_device(device), {}
+
+def h2d_sweep(sizes_bytes: Iterable[int] = H2D_SIZES_BYTES, device: str = "gpu", repeats: int = 20,
+              copies: int = H2D_COPIES) -> dict[int, LatencyStats]:  # fmt: skip
+    """bytes -> seconds per copy of a float32 NumPy array (pageable host memory) onto ``device``.
+
+    Each sample issues ``copies`` copies back to back and waits once (:func:`wait`), so the framework's
+    per-call work overlaps the transfers. Pageable memory is staged by the driver (pinned buffers reach
+    more of the bus). On a CPU, or a GPU sharing the host's memory (Apple silicon), no bus is crossed."""
+    keras, dev, found, copies = _keras(), keras_device(device), {}, positive_int("copies", copies)
     for size in (4 * (positive_int("sizes_bytes entries", s) // 4) for s in sizes_bytes):
         host = np.ones(size // 4, dtype=np.float32)
         with keras.device(dev):
-            copy = lambda h=host: keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(h)[-1])  # noqa: E731
-            found[size] = measure_latency(copy, warmup=3, repeats=repeats)
+            burst = lambda h=host: wait([keras.ops.convert_to_tensor(h) for _ in range(copies)])  # noqa: E731
+            found[size] = LatencyStats(measure_latency(burst, warmup=2, repeats=repeats).samples_seconds / copies)
     return found
 
 
 def batch_sweep(batch_sizes: Iterable[int] = BATCH_SIZES, device: str = "cpu", width: int = 1024,
                 jit_compile: bool | None = None, repeats: int = 10) -> dict[int, LatencyStats]:  # fmt: skip
-    """batch -> seconds per inference call of seed 002's MLP of ``width`` (``predict_on_batch``).
-
-    Model (``jit_compile`` explicit) and input live on ``device``. Throughput = batch / seconds.
-    """
+    """batch -> seconds per inference call (``predict_on_batch``) of seed 002's MLP of ``width``, model
+    (``jit_compile`` explicit) and input on ``device``. Throughput = batch / seconds."""
     from ..models import mlp
     keras, found = _keras(), {}
     with keras.device(keras_device(device)):
@@ -295,7 +288,7 @@ def lenet_fit(device: str = "gpu", jit_compile: bool | None = None, train_size: 
     keras, dev = _keras(), keras_device(device)
     split = training.lenet_data(validation_size=0, train_size=train_size)
     keras.utils.set_random_seed(training.SEED)
-    seconds, energy = [], None
+    seconds = []
     with keras.device(dev):
         model = models.lenet_keras()
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
@@ -303,10 +296,7 @@ def lenet_fit(device: str = "gpu", jit_compile: bool | None = None, train_size: 
         fit = lambda: model.fit(split.x_train, split.y_train, batch_size=BATCH_SIZE, verbose=0)  # noqa: E731
         for epoch in range(2):
             start = time.perf_counter()
-            if epoch and energy_counter(dev):
-                energy, history = measure_energy(fit, dev)
-            else:
-                history = fit()
+            energy, history = measure_energy(fit, dev) if epoch and energy_counter(dev) else (None, fit())
             seconds.append(time.perf_counter() - start)
         test_accuracy = float(model.evaluate(split.x_test, split.y_test, verbose=0)[1])
     return {"train_size": train_size, "epoch_seconds": seconds, "train_accuracy": history.history["accuracy"][-1],
@@ -316,25 +306,40 @@ def lenet_fit(device: str = "gpu", jit_compile: bool | None = None, train_size: 
 # --------------------------------------------------------------------------- reference records
 
 
+def matmul_precision() -> dict:
+    """The backend's fp32 matrix-product setting now: its knob, its value, and whether TF32 is allowed
+    (TF32 tensor cores, Ampere and newer GPUs: a 10-bit mantissa, far above the fp32 peak)."""
+    if backend() == "jax":
+        import jax
+        value = jax.config.jax_default_matmul_precision  # None: XLA's default, TF32 on those GPUs
+        return {"setting": f"jax_default_matmul_precision={value}", "tf32_allowed": value not in ("highest", "float32")}
+    import tensorflow as tf
+    on = bool(tf.config.experimental.tensor_float_32_execution_enabled())
+    return {"setting": f"tf.config.experimental.tensor_float_32_execution_enabled()={on}", "tf32_allowed": on}
+
+
 def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int = 2, note: str = "",
            command: str = "", log: Callable[[str], Any] = print) -> dict:  # fmt: skip
     """The reference record (JSON-ready) of each device's MLP, GEMM and inference batch sweeps, its largest
-    GEMM's energy (where a counter reads it); a GPU's copies and LeNet fit too. ``quick``: :data:`QUICK`."""
-    runs, skipped, jit, pick = [], [], jit_setting(), lambda key, full: QUICK[key] if quick else full
+    GEMM's energy (where a counter reads it); a GPU's copies and LeNet fit too. ``quick``: :data:`QUICK`.
+    A GPU's steps take milliseconds: its sweeps get at least 5 MLP repeats and more GEMM and batch calls."""
+    load_average = getattr(os, "getloadavg", lambda: None)  # Unix: 1, 5, 15-minute load averages
+    runs, skipped, jit, pick, load_at_start = [], [], jit_setting(), lambda key, full: QUICK[key] if quick else full, load_average()
     _table = lambda items, key: [{key: k, "samples_seconds": v.samples_seconds.tolist()} for k, v in items.items()]  # noqa: E731
     for dev in map(keras_device, devices):
         entry: dict[str, Any] = {"device": dev, "kind": dev[:3], "name": device_label(dev), "energy": None, "lenet": None}
+        gpu = dev[:3] == "gpu"
         log(f"{entry['name']} [{dev}], jit_compile={jit}:")
-        mlp = mlp_sweep(pick("widths", WIDTHS), dev, jit_compile=jit, repeats=repeats)
+        mlp = mlp_sweep(pick("widths", WIDTHS), dev, jit_compile=jit, repeats=max(repeats, 5) if gpu else repeats)
         entry["mlp"] = [asdict(p) for p in mlp]
         log("\n".join(f"  {p}" for p in mlp))
-        gemm = gemm_sweep(pick("gemm", GPU_GEMM_SIZES if dev[:3] == "gpu" else GEMM_SIZES), dev)
+        gemm = gemm_sweep(pick("gemm", GPU_GEMM_SIZES if gpu else GEMM_SIZES), dev, repeats=50 if gpu else 20)
         entry["gemm"] = _table({n: t.latency for n, t in gemm.items()}, "n")
         log("  GEMM GFLOP/s (best): " + ", ".join(f"n={n} {t.best_flop_per_s / 1e9:.1f}" for n, t in gemm.items()))
-        batch = batch_sweep(pick("batch", BATCH_SIZES), dev, jit_compile=jit)
+        batch = batch_sweep(pick("batch", BATCH_SIZES), dev, jit_compile=jit, repeats=30 if gpu else 10)
         entry["batch"] = _table(batch, "batch_size")
         log("  inference MLP n=1024, samples/s: " + ", ".join(f"batch {b} {b / s.median:,.0f}" for b, s in batch.items()))
-        if dev[:3] == "gpu":
+        if gpu:
             h2d = h2d_sweep(pick("h2d", H2D_SIZES_BYTES), dev)
             entry["h2d"] = _table(h2d, "size_bytes")
             log("  host-to-device GB/s (best): " + ", ".join(f"{s:,} B {s / t.min / 1e9:.2f}" for s, t in h2d.items()))
@@ -346,10 +351,9 @@ def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int 
             entry["energy"] = e = e | {"flop": calls * gemm[n].flop}
             log(f"  GEMM n={n} for {e['seconds']:.1f} s: {e['average_watts']:.0f} W, {e['flop'] / e['joules'] / 1e9:.1f} GFLOP/J")
         else:
-            why = ("NVML needs nvidia-ml-py and a Volta or newer GPU" if dev[:3] == "gpu" else
-                   "RAPL is root-only on most Linux systems and absent in VMs")  # fmt: skip
+            why = "NVML needs nvidia-ml-py and a Volta or newer GPU" if gpu else "RAPL is root-only on most Linux systems and absent in VMs"
             skipped.append(f"energy on {dev}: no readable counter ({why})")
-        if dev[:3] == "gpu":
+        if gpu:
             entry["lenet"] = f = lenet_fit(dev, jit, train_size=pick("lenet", 20_000))
             log(f"  LeNet: epoch 1 {f['epoch_seconds'][0]:.2f} s (compiles), epoch 2 {f['epoch_seconds'][1]:.2f} s, "
                 f"test accuracy {f['test_accuracy']:.1%}")  # fmt: skip
@@ -366,20 +370,20 @@ def record(devices: Sequence[str] = ("cpu",), quick: bool = False, repeats: int 
         "versions": {"python": platform.python_version(), "course_utils": __version__,
                      **{p: versions.installed(p) for p in ("keras", *lib, "numpy")}},
         "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
-                    "gpus": [device_label(g) for g in gpus],
-                    "load_average_1_5_15_min": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+                    "gpus": [device_label(g) for g in gpus], "load_average_at_start_1_5_15_min": load_at_start,
+                    "load_average_1_5_15_min": load_average()},
         "settings": {"batch_size": BATCH_SIZE, "samples_per_epoch": SAMPLES_PER_EPOCH, "optimizer": "RMSprop",
                      "dropout": 0.2, "repeats": repeats, "inference_model": "MLP n=1024",
-                     "fp32_matmul": "float32 tensors; TensorFlow and JAX multiply them in TF32 on Ampere and newer GPUs"},
+                     "h2d_copies_per_sample": H2D_COPIES, "fp32_matmul": matmul_precision()},
         "runs": runs, "skipped": skipped,
     }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Record:
-    """A record: ``data`` as written (machine, versions, backend, jit) and ``runs``, each with
-    ``device``, ``kind``, ``name``, ``mlp`` (MLPPoints), ``gemm`` ({n: TimedFlops}), ``batch`` and
-    ``h2d`` ({batch or bytes: LatencyStats}; h2d None on a CPU), ``energy``, ``lenet`` (or None)."""
+    """A record: ``data`` as written (machine, versions, backend, jit, settings) and ``runs``, each with ``device``,
+    ``kind``, ``name``, ``mlp`` (MLPPoints), ``gemm`` ({n: TimedFlops}), ``batch`` and ``h2d`` ({batch or bytes:
+    LatencyStats}; h2d None on a CPU), ``energy``, ``lenet`` (or None)."""
 
     data: dict
     runs: tuple[SimpleNamespace, ...]
@@ -397,9 +401,9 @@ class Record:
 
 
 def _parse(data: Any, where: str) -> Record:
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") not in READABLE:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"{where} is not a cpu-vs-gpu record (schema {found!r}, expected {SCHEMA!r}); "
+        raise ValueError(f"{where} is not a cpu-vs-gpu record (schema {found!r}, expected one of {READABLE}); "
                          "record one with `python -m course_utils gpu-check --out FILE.json`")  # fmt: skip
 
     def table(rows: list[dict], key: str) -> dict[int, LatencyStats]:
@@ -488,12 +492,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Keras {versions.installed('keras')} on {backend()}, jit_compile={jit_setting()}; {device_label('cpu')}; "
           f"GPUs: {', '.join(map(device_label, gpus)) or 'none'}")  # fmt: skip
     argv = sys.argv[1:] if sys.argv[0].endswith("__main__.py") else []
-    try:
-        data = record(["cpu", *gpus[:1]], args.quick or (not gpus and not args.full), args.repeats, args.note,
-                      " ".join(["python -m course_utils", *map(shlex.quote, argv)]), lambda s: print(s, flush=True))
-    except GPUUnavailableError as exc:
-        print(f"gpu-check: error: {exc}", file=sys.stderr)
-        return 2
+    data = record(["cpu", *gpus[:1]], args.quick or (not gpus and not args.full), args.repeats, args.note,
+                  " ".join(["python -m course_utils", *map(shlex.quote, argv)]), lambda s: print(s, flush=True))
     print("\n".join(f"skipped: {s}" for s in data["skipped"]) or "skipped: nothing")
     if out:
         print(f"written: {save(data, out)}")
