@@ -35,23 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from .costs import estimate_energy_joules
+from .timing import parse_device  # noqa: F401  (re-exported: where EnergyMeter got it)
 from .validators import positive_int
 
 #: Where Linux exposes RAPL counters (the "intel-rapl" powercap type, on AMD too).
 POWERCAP_ROOT = Path("/sys/class/powercap")
 
 _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")  # packages (and psys); not sub-zones intel-rapl:0:1
-_DEVICE = re.compile(r"^/?(?:device:)?(cpu|gpu)(?::(\d+))?$")
-
-
-def parse_device(device: str) -> tuple[str, int]:
-    """``('cpu', 0)`` or ``('gpu', N)`` from 'cpu', 'gpu', 'gpu:1', '/CPU:0', '/GPU:1', ..."""
-    match = _DEVICE.match(str(device).strip().lower())
-    if match is None:
-        raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N' (e.g. '/GPU:0'), got {device!r}")
-    return match.group(1), int(match.group(2) or 0) if match.group(1) == "gpu" else 0
-
-
 @dataclass(frozen=True)
 class RaplZone:
     """One RAPL counter of the powercap tree: its directory, name (e.g. 'package-0') and range."""
