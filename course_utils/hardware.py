@@ -38,7 +38,6 @@ from types import MappingProxyType
 from .costs import flops_per_dollar, flops_per_watt  # noqa: F401  (mu and eta; re-exported)
 from .machine import (  # noqa: F401  (this machine: re-exported where the course first had it)
     LocalMachine,
-    bandwidth_sweep,
     cpu_model,
     describe_device,
     local,
@@ -365,7 +364,7 @@ def machine_device(
     :func:`~course_utils.machine.measure_bandwidth` (triad, about a second).
     """
     if memory_bandwidth_bytes_per_s is None:
-        memory_bandwidth_bytes_per_s = measure_bandwidth(kind="triad", repeats=5).bytes_per_s
+        memory_bandwidth_bytes_per_s = measure_bandwidth(kind="triad", repeats=5).best_bytes_per_s
         how = "triad bandwidth measured by measure_bandwidth()"
     else:
         how = "bandwidth given by the caller"
