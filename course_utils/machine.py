@@ -164,7 +164,7 @@ class LocalMachine:
         peak, clock = self.theoretical_peak_flop_per_s / 1e9, self.clock_hz / 1e9
         return (f"{self.cpu_model}: {self.physical_cores} cores ({self.logical_cpus} logical), "
                 f"{self.simd_bits}-bit SIMD x {self.fma_units} FMA units at {clock:.3f} GHz -> "
-                f"theoretical {peak:.0f} GFLOP/s fp32; GPUs: {', '.join(self.gpus) or 'none'}")
+                f"theoretical {peak:.0f} GFLOP/s fp32; GPUs: {', '.join(self.gpus) or 'none'}")  # fmt: skip
 
 
 #: Apple silicon reports no clock through sysctl or psutil; the performance cores' maximum
@@ -205,7 +205,7 @@ def _clock_hz() -> tuple[float, str]:
     if freq is not None and _plausible(freq.current * 1e6):
         return freq.current * 1e6, "psutil.cpu_freq().current (current clock)"
     return ASSUMED_CLOCK_HZ, ("ASSUMED (no clock readable here): pass local(clock_hz=...) from "
-                              "your CPU's datasheet")
+                              "your CPU's datasheet")  # fmt: skip
 
 
 def _simd(flags: set[str], machine: str, vendor: str = "", family: str | None = None,
@@ -229,18 +229,18 @@ def _simd(flags: set[str], machine: str, vendor: str = "", family: str | None = 
     if is_arm:
         fma = 4 if "apple" in cpu_name.lower() else 2
         notes.append(f"Arm: assuming {fma} FMA-capable 128-bit NEON pipes per core (Apple 4; "
-                     "Cortex-A76/A78, Neoverse N1 2; Cortex-A53/A55 1).")
+                     "Cortex-A76/A78, Neoverse N1 2; Cortex-A53/A55 1).")  # fmt: skip
     elif "fma" in flags:
         zen1 = amd and family == "23" and (model or "").isdigit() and int(model or 0) < 0x30
         fma = 1 if zen1 else 2
         notes.append("AMD Zen 1/Zen+: 2 x 128-bit FMA = one 256-bit FMA per cycle: counted as 1."
                      if zen1 else "x86 with FMA: assuming 2 FMA units of full SIMD width per core "
                      "(Intel since Haswell, AMD since Zen 2; Atom-class cores and some Xeon "
-                     "SKUs' AVX-512 have 1).")
+                     "SKUs' AVX-512 have 1).")  # fmt: skip
     else:
         fma = 1
         notes.append("No FMA: assuming one add and one multiply unit per core, which peak at the "
-                     "same 2 FLOP per lane per cycle as one FMA unit.")
+                     "same 2 FLOP per lane per cycle as one FMA unit.")  # fmt: skip
     return bits, fma, notes
 
 
