@@ -43,11 +43,11 @@ _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")  # packages (and psys); not sub-zone
 
 @dataclass(frozen=True)
 class RaplZone:
-    """One RAPL counter of the powercap tree: its directory, name (e.g. 'package-0') and range."""
+    """One RAPL counter of the powercap tree."""
 
-    path: Path
-    name: str
-    max_energy_range_uj: int
+    path: Path  # its directory, e.g. /sys/class/powercap/intel-rapl:0
+    name: str  # e.g. 'package-0'
+    max_energy_range_uj: int  # the counter wraps to 0 here
 
     def read_uj(self) -> int:
         """The counter now, in microjoules (cumulative, wraps at the range)."""

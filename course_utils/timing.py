@@ -344,7 +344,11 @@ class ThroughputPoint:
 
     batch_size: int
     latency: LatencyStats
-    samples_per_second: float
+
+    @property
+    def samples_per_second(self) -> float:
+        """Throughput: batch_size / median latency."""
+        return self.batch_size / self.latency.median
 
     def __str__(self) -> str:
         return f"batch {self.batch_size}: {self.samples_per_second:,.0f} samples/s ({self.latency})"
@@ -368,7 +372,7 @@ def measure_throughput(model: Any, batch_sizes: Iterable[int], device: str = "cp
     for batch_size in sizes:
         x = _random_batch(batch_size, shape, placement)
         stats = measure_latency(forward, x, warmup=warmup, repeats=repeats, progress=progress)
-        points.append(ThroughputPoint(batch_size, stats, batch_size / stats.median))
+        points.append(ThroughputPoint(batch_size, stats))
     return points
 
 
