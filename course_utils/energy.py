@@ -1,23 +1,20 @@
 """Energy of a piece of work, read from the counter of the device that did it, or estimated.
 
-Seed 000, metric 4, Energy / Power Efficiency: "Total energy consumed to perform computation
-(Joules per operation or per sample)". ``E [J] = P [W] x t [s]``; a cumulative energy counter
-gives ``E`` as the difference of two readings around the work:
+Seed 000, metric 4: "Total energy consumed to perform computation (Joules per operation or
+per sample)". ``E [J] = P [W] x t [s]``; a cumulative counter gives ``E`` as the difference
+of two readings around the work:
 
-* **CPU: Linux RAPL** (Intel since Sandy Bridge, AMD since Zen) in the powercap tree,
+* **CPU: Linux RAPL** (Intel since Sandy Bridge, AMD since Zen),
   ``/sys/class/powercap/intel-rapl:N/energy_uj``: package N in µJ, wrapping at
-  ``max_energy_range_uj``; root-only on most distributions since the 2020 PLATYPUS attack,
-  and rarely exposed in virtual machines.
+  ``max_energy_range_uj``; root-only on most distributions (2020 PLATYPUS attack), rarely
+  exposed in virtual machines.
 * **GPU: NVIDIA NVML** (``nvmlDeviceGetTotalEnergyConsumption``, Volta and newer, ``pynvml``
   from ``nvidia-ml-py``): one board in mJ, refreshed every 20-100 ms: measure seconds of work.
 
-**Attribution.** A meter reads the counter of the device that did the work, no other:
-``EnergyMeter('cpu')`` RAPL only, ``EnergyMeter('gpu:0')`` GPU 0's NVML counter only (an idle
-GPU draws tens of watts: summed into a CPU inference, its idle energy would pass for the CPU's
-work). Without a readable counter the result is an **estimate**, ``assumed_watts x seconds``,
-labelled as one (``measured`` is True only when a counter measured it). A counter sees its
-package or board only (RAPL: no DRAM on most CPUs, all other work on the package; NVML: not
-the host CPU); wall-plug energy is higher.
+A meter reads only the counter of the device that did the work (an idle GPU's tens of watts
+must not pass for a CPU inference's energy). Without a readable counter the result is an
+**estimate**, ``assumed_watts x seconds``, labelled as one (``measured`` False). A counter
+sees its whole package or board (RAPL: no DRAM on most CPUs); wall-plug energy is higher.
 
 Usage (8.75 W is used only if RAPL is unreadable)::
 
@@ -35,30 +32,22 @@ from pathlib import Path
 from typing import Any
 
 from .costs import estimate_energy_joules
+from .timing import parse_device
 from .validators import positive_int
 
 #: Where Linux exposes RAPL counters (the "intel-rapl" powercap type, on AMD too).
 POWERCAP_ROOT = Path("/sys/class/powercap")
 
 _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")  # packages (and psys); not sub-zones intel-rapl:0:1
-_DEVICE = re.compile(r"^/?(?:device:)?(cpu|gpu)(?::(\d+))?$")
-
-
-def parse_device(device: str) -> tuple[str, int]:
-    """``('cpu', 0)`` or ``('gpu', N)`` from 'cpu', 'gpu', 'gpu:1', '/CPU:0', '/GPU:1', ..."""
-    match = _DEVICE.match(str(device).strip().lower())
-    if match is None:
-        raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N' (e.g. '/GPU:0'), got {device!r}")
-    return match.group(1), int(match.group(2) or 0) if match.group(1) == "gpu" else 0
 
 
 @dataclass(frozen=True)
 class RaplZone:
-    """One RAPL counter of the powercap tree: its directory, name (e.g. 'package-0') and range."""
+    """One RAPL counter of the powercap tree."""
 
-    path: Path
-    name: str
-    max_energy_range_uj: int
+    path: Path  # its directory, e.g. /sys/class/powercap/intel-rapl:0
+    name: str  # e.g. 'package-0'
+    max_energy_range_uj: int  # the counter wraps to 0 here
 
     def read_uj(self) -> int:
         """The counter now, in microjoules (cumulative, wraps at the range)."""
@@ -71,11 +60,8 @@ def rapl_zones(root: str | Path = POWERCAP_ROOT) -> list[RaplZone]:
     Only top-level 'package-N' zones: sub-zones (core, dram), 'psys' (which contains the
     packages) and the duplicate ``intel-rapl-mmio`` tree would count energy twice.
     """
-    root = Path(root)
     zones: list[RaplZone] = []
-    if not root.is_dir():
-        return zones
-    for path in sorted(root.iterdir()):
+    for path in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
         if not _TOP_ZONE.match(path.name):
             continue
         try:
@@ -85,19 +71,14 @@ def rapl_zones(root: str | Path = POWERCAP_ROOT) -> list[RaplZone]:
         except (OSError, ValueError):
             continue
         if name.startswith("package"):
-            zones.append(RaplZone(path=path, name=name, max_energy_range_uj=max_range))
+            zones.append(RaplZone(path, name, max_range))
     return zones
 
 
 def rapl_delta_uj(start_uj: int, end_uj: int, max_energy_range_uj: int) -> int:
-    """Energy between two readings of one RAPL counter (µJ), allowing for one wrap-around.
-
-    A smaller end value means the counter restarted at 0: ``end - start + range``. At 200 W a
-    typical range (about 262 kJ) lasts over 20 minutes, so two wraps do not happen in practice.
-    """
-    if end_uj >= start_uj:
-        return end_uj - start_uj
-    return end_uj - start_uj + max_energy_range_uj
+    """µJ between two readings of one RAPL counter: ``end - start``, + the range if it wrapped
+    (end < start; at 200 W a typical 262 kJ range lasts over 20 minutes, so once at most)."""
+    return end_uj - start_uj + (max_energy_range_uj if end_uj < start_uj else 0)
 
 
 def _import_pynvml() -> Any | None:
@@ -160,35 +141,23 @@ class EnergyMeasurement:
 class EnergyMeter:
     """Context manager: the energy of the code inside it on ``device`` (seed 000, metric 4).
 
-    Args:
-        device: where the work runs: 'cpu' (RAPL packages) or 'gpu', 'gpu:N', '/GPU:N' (that
-            GPU's NVML counter; NVML's numbering, TensorFlow's unless CUDA_VISIBLE_DEVICES
-            reorders the GPUs).
-        assumed_watts: power (W) for the estimate where the device has no readable counter
-            (or ``use_counters=False``), e.g. ``costs.tdp_share_watts``; needed then, else a
-            ValueError says so before any work is done.
-        powercap_root: the powercap directory (tests pass a fake one).
-        sync: called before each reading (e.g. to wait for queued GPU work).
-
-    After the ``with`` block, ``meter.result`` is an :class:`EnergyMeasurement`. A counter
-    sees the whole package or board, so other work running at the same time is included.
+    ``device``: 'cpu' (RAPL packages) or 'gpu', 'gpu:N', '/GPU:N' (that GPU's NVML counter,
+    NVML's numbering). ``assumed_watts``: power (W) for the estimate where the device has no
+    readable counter (or ``use_counters=False``), e.g. ``costs.tdp_share_watts``; without it
+    a ValueError says so before any work is done. ``powercap_root``: the powercap directory
+    (tests pass a fake one). ``sync``: called before each reading (e.g. to wait for a GPU).
+    After the block, ``meter.result`` is an :class:`EnergyMeasurement`; other work running
+    at the same time on the package or board is included.
     """
 
-    def __init__(
-        self,
-        device: str = "cpu",
-        *,
-        assumed_watts: float | None = None,
-        use_counters: bool = True,
-        powercap_root: str | Path = POWERCAP_ROOT,
-        sync: Callable[[], Any] | None = None,
-    ) -> None:
+    def __init__(self, device: str = "cpu", *, assumed_watts: float | None = None,
+                 use_counters: bool = True, powercap_root: str | Path = POWERCAP_ROOT,
+                 sync: Callable[[], Any] | None = None) -> None:  # fmt: skip
         kind, self.index = parse_device(device)
         self.device = "cpu" if kind == "cpu" else f"gpu:{self.index}"
         if assumed_watts is not None:
             estimate_energy_joules(0.0, assumed_watts)  # validates the number
-        self.assumed_watts = assumed_watts
-        self.sync = sync
+        self.assumed_watts, self.sync = assumed_watts, sync
         self._zones = rapl_zones(powercap_root) if use_counters and kind == "cpu" else []
         self._gpu = _nvml_name(self.index) if use_counters and kind == "gpu" else None
         counter = "RAPL package counter" if kind == "cpu" else f"NVML counter of GPU {self.index}"

@@ -45,21 +45,16 @@ def _now() -> str:
 def machine_info() -> dict[str, Any]:
     """What ran the notebook: CPU model, cores, SIMD and int8 dot-product instructions, GPUs,
     OS, Python and library versions (the ``machine`` of a card; nothing personal)."""
-    try:
-        import tensorflow as tf
-
-        gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                for g in tf.config.list_physical_devices("GPU")]  # fmt: skip
-    except Exception:  # TensorFlow missing or broken: the card still gets written
-        gpus = []
     flags = machine.cpu_flags()
-    return {"cpu": machine.cpu_model(), "arch": platform.machine(),
-            "physical_cores": machine.physical_cores(), "logical_cpus": os.cpu_count(),
-            "simd": machine.flag_names(flags, machine.SIMD_NAMES),
-            "int8_dot_product": machine.flag_names(flags, machine.INT8_NAMES),
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "tensorflow": versions.installed("tensorflow"), "keras": versions.installed("keras"),
-            "gpus": gpus}  # fmt: skip
+    return {
+        "cpu": machine.cpu_model(), "arch": platform.machine(),
+        "physical_cores": machine.physical_cores(), "logical_cpus": os.cpu_count(),
+        "simd": machine.flag_names(flags, machine.SIMD_NAMES),
+        "int8_dot_product": machine.flag_names(flags, machine.INT8_NAMES),
+        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+        "tensorflow": versions.installed("tensorflow"), "keras": versions.installed("keras"),
+        "gpus": list(machine.gpu_names()),  # [] where TensorFlow is missing or broken
+    }  # fmt: skip
 
 
 def _normalise(name: str, metric: Metric) -> dict[str, Any]:

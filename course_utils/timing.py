@@ -1,24 +1,15 @@
-"""Latency and throughput, measured properly (seed 000, 'Metrics': latency, throughput).
+"""Latency and throughput, measured properly (seed 000, 'Metrics'; seed 004, 'batch vs latency').
 
-Latency is the time one request takes, throughput the work done per second
-(seed 000; seed 004, 'batch vs latency'). Measuring either takes four habits,
-all built into :func:`measure_latency`:
+Latency is the time one request takes, throughput the work done per second. Measuring
+either takes four habits, all built into :func:`measure_latency`: **warm up** (the first
+calls pay for tracing and cold caches), **repeat** and report the median and the tail
+(p90, p99), **materialise** the result before the clock stops (:func:`materialize`: on a
+GPU TensorFlow returns before the work is done), and time the **fast path**, a compiled
+``tf.function`` (:func:`compiled_predict`), not eager ``model(x)``.
 
-1. **Warm up** first: the first calls pay for tracing, memory allocation and
-   cold caches, and are not what a user of a running system sees.
-2. **Repeat** and report the **median** and the tail (p90, p99), not one number:
-   a busy machine adds noise, mostly in one direction (slower).
-3. **Materialise** the result inside the timed region (:func:`materialize`):
-   on a GPU, TensorFlow returns before the work is done; ``.numpy()`` waits.
-4. Time the **fast path**: ``model(x)`` in eager mode runs Python for every
-   layer; a ``tf.function`` runs one graph. On the course's 2-core test machine
-   MobileNet at batch 1 took 110 ms eager, 67 ms with ``predict``, 19.6 ms with
-   ``predict_on_batch`` and 15.6 ms as a ``tf.function``
-   (see :func:`measure_model_latency`).
-
-Devices are named as TensorFlow names them (``'/CPU:0'``, ``'/GPU:0'``); asking
-for a GPU where TensorFlow sees none raises :class:`GPUUnavailableError`, or,
-with ``fallback=True``, warns and uses the CPU.
+Devices are named as TensorFlow names them (``'/CPU:0'``, ``'/GPU:0'``); asking for a GPU
+where TensorFlow sees none raises :class:`GPUUnavailableError`, or, with ``fallback=True``,
+warns and uses the CPU.
 """
 
 from __future__ import annotations
@@ -34,24 +25,30 @@ from typing import Any
 import numpy as np
 
 from .units import ms
+from .validators import integer
 
 CPU = "/CPU:0"
-METHODS = ("function", "predict_on_batch", "predict", "eager")
 
 
-# --------------------------------------------------------------------------- timers
+def _progress(steps: Iterable[Any], show: bool, **bar: Any) -> Iterable[Any]:
+    """``steps`` behind a tqdm bar when ``show`` (off by default: committed outputs stay clean)."""
+    if not show:
+        return steps
+    from tqdm.auto import tqdm
+
+    return tqdm(steps, leave=False, **bar)
 
 
 class Timer:
-    """Wall-clock timer for a ``with`` block, using :func:`time.perf_counter`.
+    """Wall-clock timer for a ``with`` block (:func:`time.perf_counter`), in seconds.
+
+    ``sync`` (optional) is called at the end of the block *before* the clock stops, e.g.
+    to wait for a GPU. ``seconds`` is ``nan`` until the block ends.
 
     >>> with Timer() as t:
     ...     _ = sum(range(1000))
     >>> t.seconds > 0
     True
-
-    ``sync`` (optional) is called at the end of the block, *before* the clock
-    stops, e.g. to wait for a GPU. ``seconds`` is ``nan`` until the block ends.
     """
 
     def __init__(self, sync: Callable[[], Any] | None = None) -> None:
@@ -59,7 +56,6 @@ class Timer:
             raise TypeError(f"sync must be callable or None, got {type(sync).__name__}")
         self.sync = sync
         self.seconds: float = math.nan
-        self._start = math.nan
 
     def __enter__(self) -> Timer:
         self.seconds = math.nan
@@ -72,14 +68,17 @@ class Timer:
         self.seconds = time.perf_counter() - self._start
 
 
+def _statistic(fn: Callable[[np.ndarray], Any], doc: str) -> property:
+    return property(lambda self: float(fn(self.samples_seconds)), doc=doc)
+
+
 @dataclass(eq=False)
 class LatencyStats:
     """Repeated timings of one operation, in seconds, and their summary.
 
-    ``median`` is the headline number (robust to a few slow outliers caused by
-    other work on the machine); ``p90``/``p99`` show the tail that a user with
-    a latency budget cares about (seed 000, 'latency'; Jouppi et al. 2017 size
-    the TPU for the 99th-percentile response time).
+    ``median`` is the headline number (robust to slow outliers caused by other work on the
+    machine); ``p90``/``p99`` are the tail a user with a latency budget cares about (seed 000,
+    'latency'; Jouppi et al. 2017 size the TPU for the 99th-percentile response time).
     """
 
     samples_seconds: np.ndarray
@@ -97,118 +96,59 @@ class LatencyStats:
         """Number of timed samples."""
         return int(self.samples_seconds.size)
 
-    @property
-    def median(self) -> float:
-        """Median latency in seconds."""
-        return float(np.median(self.samples_seconds))
-
-    @property
-    def p90(self) -> float:
-        """90th-percentile latency in seconds (linear interpolation)."""
-        return float(np.percentile(self.samples_seconds, 90))
-
-    @property
-    def p99(self) -> float:
-        """99th-percentile latency in seconds (linear interpolation)."""
-        return float(np.percentile(self.samples_seconds, 99))
-
-    @property
-    def mean(self) -> float:
-        """Mean latency in seconds."""
-        return float(np.mean(self.samples_seconds))
-
-    @property
-    def std(self) -> float:
-        """Standard deviation of the samples in seconds (population, ddof=0)."""
-        return float(np.std(self.samples_seconds))
-
-    @property
-    def min(self) -> float:
-        """Fastest sample in seconds: the best the machine did (least disturbed)."""
-        return float(np.min(self.samples_seconds))
-
-    @property
-    def max(self) -> float:
-        """Slowest sample in seconds."""
-        return float(np.max(self.samples_seconds))
+    median = _statistic(np.median, "Median latency in seconds.")
+    p90 = _statistic(lambda s: np.percentile(s, 90), "90th percentile in seconds (interpolated).")
+    p99 = _statistic(lambda s: np.percentile(s, 99), "99th percentile in seconds (interpolated).")
+    mean = _statistic(np.mean, "Mean latency in seconds.")
+    std = _statistic(np.std, "Standard deviation in seconds (population, ddof=0).")
+    min = _statistic(np.min, "Fastest sample in seconds: the least disturbed run.")
+    max = _statistic(np.max, "Slowest sample in seconds.")
 
     def to_dict(self) -> dict[str, float | int]:
-        """Summary as plain numbers (seconds), e.g. for a results card or a table row."""
-        return {
-            "median_seconds": self.median,
-            "p90_seconds": self.p90,
-            "p99_seconds": self.p99,
-            "mean_seconds": self.mean,
-            "std_seconds": self.std,
-            "min_seconds": self.min,
-            "max_seconds": self.max,
-            "n": self.n,
-        }
+        """Summary as plain numbers (``median_seconds``, ..., ``n``), e.g. for a results card."""
+        names = ("median", "p90", "p99", "mean", "std", "min", "max")
+        return {**{f"{k}_seconds": getattr(self, k) for k in names}, "n": self.n}
 
     def __str__(self) -> str:
         return f"median {ms(self.median)} (p90 {ms(self.p90)}, p99 {ms(self.p99)}, n={self.n})"
 
 
 def materialize(result: Any) -> Any:
-    """Force ``result`` to exist in host memory, so a timer measures the real work.
+    """Force ``result`` into host memory, so a timer measures the real work.
 
-    TensorFlow tensors and variables (anything with a ``.numpy()`` method) are
-    copied to NumPy, which waits for a GPU to finish; arrays go through
-    ``np.asarray``; lists, tuples and dicts are walked recursively (their type
-    kept); anything else (``None``, numbers, strings) is returned as is.
+    Anything with ``.numpy()`` (tensors, variables) is copied to NumPy, which waits for a
+    GPU; lists, tuples, namedtuples and dicts are walked (their type kept); other arrays go
+    through ``np.asarray``; anything else (``None``, numbers, strings) is returned as is.
     """
     if isinstance(result, np.ndarray):
-        return np.asarray(result)
-    numpy_method = getattr(result, "numpy", None)
-    if callable(numpy_method):
-        return numpy_method()
+        return result
+    if callable(getattr(result, "numpy", None)):
+        return result.numpy()
     if isinstance(result, dict):
         return {key: materialize(value) for key, value in result.items()}
     if isinstance(result, tuple) and hasattr(result, "_fields"):  # namedtuple
         return type(result)(*(materialize(value) for value in result))
     if isinstance(result, list | tuple):
         return type(result)(materialize(value) for value in result)
-    if hasattr(result, "__array__"):
-        return np.asarray(result)
-    return result
+    return np.asarray(result) if hasattr(result, "__array__") else result
 
 
-def integer(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def measure_latency(
-    fn: Callable[..., Any],
-    *args: Any,
-    warmup: int = 5,
-    repeats: int = 30,
-    progress: bool = False,
-    **kwargs: Any,
-) -> LatencyStats:
+def measure_latency(fn: Callable[..., Any], *args: Any, warmup: int = 5, repeats: int = 30,
+                    progress: bool = False, **kwargs: Any) -> LatencyStats:  # fmt: skip
     """Time ``fn(*args, **kwargs)``: ``warmup`` untimed calls, then ``repeats`` timed ones.
 
-    Each timed call's result is :func:`materialize`-d inside the timed region,
-    so asynchronous work (a GPU kernel) is counted. ``progress=True`` shows a
-    tqdm bar (off by default so committed notebook outputs stay clean).
-    Returns the samples in seconds as :class:`LatencyStats` (seed 000, 'latency').
+    Each timed call's result is :func:`materialize`-d inside the timed region, so
+    asynchronous work (a GPU kernel) is counted; ``progress=True`` shows a bar. Returns
+    seconds per call as :class:`LatencyStats` (seed 000, 'latency'), e.g.
+    ``measure_latency(time.sleep, 0.005).median`` is a little over 0.005.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    warmup = integer("warmup", warmup, 0)
-    repeats = integer("repeats", repeats, 1)
+    warmup, repeats = integer("warmup", warmup, 0), integer("repeats", repeats, 1)
     for _ in range(warmup):
         materialize(fn(*args, **kwargs))
-    steps: Iterable[int] = range(repeats)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc=getattr(fn, "__name__", "timing"), leave=False)
     samples = np.empty(repeats, dtype=np.float64)
-    for i in steps:
+    for i in _progress(range(repeats), progress, desc=getattr(fn, "__name__", "timing")):
         with Timer() as t:
             materialize(fn(*args, **kwargs))
         samples[i] = t.seconds
@@ -222,18 +162,8 @@ class GPUUnavailableError(RuntimeError):
     """A GPU was asked for, but TensorFlow sees none (or not that many)."""
 
 
-def _gpu_help(what: str) -> str:
-    return (
-        f"{what}, but TensorFlow sees no such GPU on this machine "
-        "(tf.config.list_physical_devices('GPU') lists the ones it sees). "
-        "To get one: on Colab, Runtime > Change runtime type > a GPU, then restart; "
-        "locally, install an NVIDIA driver and `pip install -e .[gpu]` (Linux, CUDA). "
-        "Or run on the CPU: pass device='cpu', or fallback=True to fall back with a warning."
-    )
-
-
 def gpus() -> list[Any]:
-    """The GPUs TensorFlow sees (``tf.config.list_physical_devices('GPU')``); empty on a CPU-only machine."""
+    """The GPUs TensorFlow sees (``tf.config.list_physical_devices('GPU')``); may be empty."""
     import tensorflow as tf
 
     return tf.config.list_physical_devices("GPU")
@@ -247,37 +177,45 @@ def gpu_available() -> bool:
 _DEVICE = re.compile(r"^/?(?:device:)?(cpu|gpu)(?::(\d+))?$")
 
 
-def device_name(device: str) -> str:
-    """TensorFlow device string for ``device``: ``'cpu'`` -> ``'/CPU:0'``, ``'gpu'`` -> ``'/GPU:0'``.
-
-    Accepts ``'cpu'``, ``'gpu'``, ``'gpu:1'``, ``'/GPU:0'``, ``'/device:GPU:0'``
-    (any case) and ``'auto'`` (the first GPU if there is one, else the CPU).
-    Raises :class:`GPUUnavailableError` if the GPU asked for does not exist and
-    ``ValueError`` for anything else.
-    """
+def parse_device(device: str) -> tuple[str, int]:
+    """``('cpu', 0)`` or ``('gpu', N)`` from 'cpu', 'gpu', 'gpu:1', '/CPU:0', '/device:GPU:1'."""
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'gpu', got {device!r}")
-    text = device.strip().lower()
-    if text == "auto":
-        return "/GPU:0" if gpu_available() else CPU
-    match = _DEVICE.match(text)
+    match = _DEVICE.match(device.strip().lower())
     if match is None:
         raise ValueError(
-            f"device={device!r} is not understood; use 'cpu', 'gpu', 'gpu:N', '/GPU:N' or 'auto'"
+            f"device={device!r} is not understood: use 'cpu', 'gpu' or 'gpu:N' (e.g. '/GPU:0')"
         )
-    kind, index = match.group(1).upper(), int(match.group(2) or 0)
-    if kind == "CPU":
+    return match.group(1), int(match.group(2) or 0)
+
+
+def device_name(device: str) -> str:
+    """TensorFlow's name for ``device``: ``'cpu'`` -> ``'/CPU:0'``, ``'gpu:1'`` -> ``'/GPU:1'``.
+
+    Accepts what :func:`parse_device` does and ``'auto'`` (the first GPU if there is one,
+    else the CPU). Raises :class:`GPUUnavailableError`, saying how to get one, if the GPU
+    asked for does not exist.
+    """
+    if isinstance(device, str) and device.strip().lower() == "auto":
+        return "/GPU:0" if gpu_available() else CPU
+    kind, index = parse_device(device)
+    if kind == "cpu":
         if index != 0:
             raise ValueError(f"device={device!r}: TensorFlow exposes one CPU device, '/CPU:0'")
         return CPU
-    found = len(gpus())
-    if index >= found:
-        raise GPUUnavailableError(_gpu_help(f"device={device!r} asks for GPU {index}"))
+    if index >= len(gpus()):
+        raise GPUUnavailableError(
+            f"device={device!r} asks for GPU {index}, but TensorFlow sees no such GPU on this "
+            "machine (tf.config.list_physical_devices('GPU') lists the ones it sees). To get "
+            "one: on Colab, Runtime > Change runtime type > a GPU, then restart; locally, "
+            "install an NVIDIA driver and `pip install -e .[gpu]` (Linux, CUDA). Or run on the "
+            "CPU: pass device='cpu', or fallback=True to fall back with a warning."
+        )
     return f"/GPU:{index}"
 
 
 def resolve_device(device: str = "cpu", fallback: bool = False) -> str:
-    """Like :func:`device_name`; with ``fallback=True`` a missing GPU warns and gives ``'/CPU:0'``."""
+    """:func:`device_name`; with ``fallback=True`` a missing GPU warns and gives ``'/CPU:0'``."""
     try:
         return device_name(device)
     except GPUUnavailableError as err:
@@ -287,18 +225,49 @@ def resolve_device(device: str = "cpu", fallback: bool = False) -> str:
         return CPU
 
 
+def on_device(device: str = "cpu", fallback: bool = False) -> Any:
+    """``with on_device('cpu'):`` build a model AND time it there: one device for weights and work.
+
+    Keras creates a model's variables on the device in scope when it is built: a model built
+    outside any scope on a GPU machine keeps its weights on the GPU, and timed on the CPU
+    every call would first copy them over (about 100 MB for ResNet-50). Returns
+    ``tf.device(...)`` for :func:`resolve_device`'s answer.
+    """
+    import tensorflow as tf
+
+    return tf.device(resolve_device(device, fallback=fallback))
+
+
+def weights_device(model: Any) -> str | None:
+    """The device that holds ``model``'s first weight, e.g. ``'/CPU:0'``; None without weights."""
+    weights = getattr(model, "weights", None) or []
+    if not weights:
+        return None
+    variable = getattr(weights[0], "value", weights[0])
+    match = re.search(r"device:(CPU|GPU):(\d+)", str(getattr(variable, "device", "") or ""), re.I)
+    return f"/{match.group(1).upper()}:{match.group(2)}" if match else None
+
+
+def check_weights_on(model: Any, placement: str) -> None:
+    """Raise ValueError when ``model``'s weights live on another device than ``placement``."""
+    held = weights_device(model)
+    if held is not None and held != placement:
+        raise ValueError(
+            f"model '{getattr(model, 'name', '?')}' keeps its weights on {held}, but timing runs "
+            f"on {placement}: every call would copy the weights first. Build the model inside "
+            f"`with timing.on_device({placement!r}):` and time it there."
+        )
+
+
 # --------------------------------------------------------------------------- models
 
 
 def compiled_predict(model: Any, device: str = "cpu") -> Callable[[Any], Any]:
     """A fast forward pass: ``model(x, training=False)`` as one ``tf.function`` on ``device``.
 
-    ``reduce_retracing=True`` lets one traced graph serve every batch size (the
-    batch dimension becomes ``None`` after the second shape seen). XLA is off
-    (``jit_compile=False``) on every device, so CPU and GPU run the same kind of
-    graph: op by op, one kernel launch each. This is the
-    path :func:`measure_model_latency` times by default; see NOTES-stack:
-    MobileNet batch 1 on 2 CPU cores, 15.6 ms versus 110 ms eager.
+    ``reduce_retracing=True`` lets one graph serve every batch size; XLA is off
+    (``jit_compile=False``) on every device, so CPU and GPU run the same op-by-op graph.
+    NOTES-stack: MobileNet at batch 1 on 2 CPU cores took 15.6 ms so, 110 ms eager.
     """
     import tensorflow as tf
 
@@ -316,10 +285,8 @@ def compiled_predict(model: Any, device: str = "cpu") -> Callable[[Any], Any]:
 
 
 def _input_shape(model: Any, input_shape: Sequence[int] | None) -> tuple[int, ...]:
-    """Per-sample input shape (no batch dimension)."""
-    if input_shape is not None:
-        shape = tuple(input_shape)
-    else:
+    """Per-sample input shape (no batch dimension): ``input_shape`` or the model's own."""
+    if input_shape is None:
         try:
             full = model.input_shape
         except (AttributeError, ValueError) as err:
@@ -329,10 +296,10 @@ def _input_shape(model: Any, input_shape: Sequence[int] | None) -> tuple[int, ..
             ) from err
         if isinstance(full, list) or (full and isinstance(full[0], tuple | list)):
             raise ValueError(
-                "the model has several inputs; measure_model_latency feeds one, "
-                "so time your own call with measure_latency instead"
+                "the model has several inputs; time your own call with measure_latency instead"
             )
-        shape = tuple(full[1:])
+        input_shape = full[1:]
+    shape = tuple(input_shape)
     if not shape or any(not isinstance(d, int | np.integer) or d < 1 for d in shape):
         raise ValueError(
             f"input_shape {shape} must be positive ints without the batch dimension, "
@@ -341,77 +308,34 @@ def _input_shape(model: Any, input_shape: Sequence[int] | None) -> tuple[int, ..
     return tuple(int(d) for d in shape)
 
 
-def _forward(model: Any, method: str, placement: str) -> Callable[[Any], Any]:
-    """The callable that ``method`` times (see :func:`measure_model_latency`)."""
-    import tensorflow as tf
-
-    if method == "function":
-        return compiled_predict(model, placement)
-    if method == "predict_on_batch":
-
-        def run(x: Any) -> Any:
-            with tf.device(placement):
-                return model.predict_on_batch(x)
-
-    elif method == "predict":
-
-        def run(x: Any) -> Any:
-            with tf.device(placement):
-                return model.predict(x, batch_size=int(x.shape[0]), verbose=0)
-
-    elif method == "eager":
-
-        def run(x: Any) -> Any:
-            with tf.device(placement):
-                return model(x, training=False)
-
-    else:
-        raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
-    return run
-
-
-def _random_input(batch_size: int, shape: tuple[int, ...], placement: str) -> Any:
+def _random_batch(batch_size: int, shape: tuple[int, ...], placement: str) -> Any:
     import tensorflow as tf
 
     with tf.device(placement):
         return tf.random.stateless_uniform((batch_size, *shape), seed=(0, 0), dtype=tf.float32)
 
 
-def measure_model_latency(
-    model: Any,
-    batch_size: int = 1,
-    device: str = "cpu",
-    method: str = "function",
-    warmup: int = 5,
-    repeats: int = 30,
-    input_shape: Sequence[int] | None = None,
-    progress: bool = False,
-) -> LatencyStats:
-    """Latency of one forward pass of a Keras model on a random float32 batch.
+def model_call(model: Any, batch_size: int = 1, device: str = "cpu",
+               input_shape: Sequence[int] | None = None) -> Callable[[], Any]:  # fmt: skip
+    """A zero-argument compiled call of ``model`` on one random float32 batch made on ``device``.
 
-    The input (``batch_size`` samples of ``input_shape``, default the model's
-    own) is made once, on ``device``, outside the timed region. ``method``
-    picks how the model is called, fastest first:
-
-    * ``'function'`` - ``model(x, training=False)`` inside one ``tf.function``
-      (:func:`compiled_predict`): one graph, no per-layer Python. The default.
-    * ``'predict_on_batch'`` - Keras' compiled predict step for one batch;
-      close to ``'function'``.
-    * ``'predict'`` - Keras' full loop: builds a data adapter and iterator and
-      runs callbacks on every call; fine for large datasets, slow for one batch.
-    * ``'eager'`` - ``model(x)`` op by op from Python; slowest, easiest to debug.
-
-    Returns seconds per call (the whole batch) as :class:`LatencyStats`.
+    The batch (``input_shape`` per sample, default the model's own) is made once, outside
+    any timed region; pass the call to :func:`measure_latency` or :func:`compare_latency`.
     """
-    batch_size = integer("batch_size", batch_size, 1)
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     placement = resolve_device(device)
     check_weights_on(model, placement)
-    shape = _input_shape(model, input_shape)
-    x = _random_input(batch_size, shape, placement)
-    run = _forward(model, method, placement)
-    return measure_latency(run, x, warmup=warmup, repeats=repeats, progress=progress)
+    shape, forward = _input_shape(model, input_shape), compiled_predict(model, placement)
+    x = _random_batch(integer("batch_size", batch_size, 1), shape, placement)
+    return lambda: forward(x)
+
+
+def measure_model_latency(model: Any, batch_size: int = 1, device: str = "cpu", warmup: int = 5,
+                          repeats: int = 30, input_shape: Sequence[int] | None = None,
+                          progress: bool = False) -> LatencyStats:  # fmt: skip
+    """Seconds per forward pass of a whole random float32 batch: :func:`model_call` timed
+    by :func:`measure_latency` (seed 000, 'latency')."""
+    call = model_call(model, batch_size, device, input_shape)
+    return measure_latency(call, warmup=warmup, repeats=repeats, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -420,82 +344,36 @@ class ThroughputPoint:
 
     batch_size: int
     latency: LatencyStats
-    samples_per_second: float
+
+    @property
+    def samples_per_second(self) -> float:
+        """Throughput: batch_size / median latency."""
+        return self.batch_size / self.latency.median
 
     def __str__(self) -> str:
         return f"batch {self.batch_size}: {self.samples_per_second:,.0f} samples/s ({self.latency})"
 
 
-def measure_throughput(
-    model: Any,
-    batch_sizes: Iterable[int],
-    device: str = "cpu",
-    warmup: int = 3,
-    repeats: int = 10,
-    method: str = "function",
-    input_shape: Sequence[int] | None = None,
-    progress: bool = False,
-) -> list[ThroughputPoint]:
-    """Latency and throughput for each batch size: ``samples_per_second = batch / median latency``.
+def measure_throughput(model: Any, batch_sizes: Iterable[int], device: str = "cpu",
+                       warmup: int = 3, repeats: int = 10, input_shape: Sequence[int] | None = None,
+                       progress: bool = False) -> list[ThroughputPoint]:  # fmt: skip
+    """Latency and ``samples_per_second = batch / median latency`` for each batch size.
 
-    Larger batches usually raise throughput (better use of the hardware) and
-    latency at the same time: the trade-off of seed 004 ('batch vs latency').
-    One compiled function serves all batch sizes.
+    Larger batches usually raise throughput and latency at once: the trade-off of seed
+    004 ('batch vs latency'). One compiled function serves all batch sizes.
     """
     sizes = [integer("batch_sizes entries", b, 1) for b in batch_sizes]
     if not sizes:
         raise ValueError("batch_sizes is empty; pass e.g. [1, 8, 32]")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     placement = resolve_device(device)
     check_weights_on(model, placement)
-    shape = _input_shape(model, input_shape)
-    run = _forward(model, method, placement)
+    shape, forward = _input_shape(model, input_shape), compiled_predict(model, placement)
     points = []
     for batch_size in sizes:
-        x = _random_input(batch_size, shape, placement)
-        stats = measure_latency(run, x, warmup=warmup, repeats=repeats, progress=progress)
-        points.append(ThroughputPoint(batch_size, stats, batch_size / stats.median))
+        x = _random_batch(batch_size, shape, placement)
+        stats = measure_latency(forward, x, warmup=warmup, repeats=repeats, progress=progress)
+        points.append(ThroughputPoint(batch_size, stats))
     return points
-
-
-# --------------------------------------------------------------------------- device policy
-
-
-def on_device(device: str = "cpu", fallback: bool = False) -> Any:
-    """``with on_device('cpu'):`` build a model AND time it there: one device for weights and work.
-
-    Keras creates a model's variables on the device in scope when it is built. A model
-    built outside any scope on a GPU machine keeps its weights on the GPU; timed on the
-    CPU, every call would first copy them over (about 100 MB for ResNet-50). Building and
-    timing inside the same ``on_device`` scope keeps the weights where the work runs.
-    Returns ``tf.device(...)`` for the resolved device (see :func:`resolve_device`).
-    """
-    import tensorflow as tf
-
-    return tf.device(resolve_device(device, fallback=fallback))
-
-
-def weights_device(model: Any) -> str | None:
-    """The device that holds ``model``'s first weight, e.g. ``'/CPU:0'``; None without weights."""
-    weights = getattr(model, "weights", None) or []
-    if not weights:
-        return None
-    variable = getattr(weights[0], "value", weights[0])
-    full = str(getattr(variable, "device", "") or "")
-    match = re.search(r"device:(CPU|GPU):(\d+)", full, re.IGNORECASE)
-    return f"/{match.group(1).upper()}:{match.group(2)}" if match else None
-
-
-def check_weights_on(model: Any, placement: str) -> None:
-    """Raise ValueError when ``model``'s weights live on another device than ``placement``."""
-    held = weights_device(model)
-    if held is not None and held != placement:
-        raise ValueError(
-            f"model '{getattr(model, 'name', '?')}' keeps its weights on {held}, but timing runs "
-            f"on {placement}: every call would copy the weights first. Build the model inside "
-            f"`with timing.on_device({placement!r}):` and time it there."
-        )
 
 
 # --------------------------------------------------------------------------- timed FLOPs
@@ -505,18 +383,11 @@ def check_weights_on(model: Any, placement: str) -> None:
 class TimedFlops:
     """Work of known size, timed: the one record every achieved FLOP/s in the course comes from.
 
-    The rule (notebooks 01, 04, 05 and 08 alike): **achieved FLOP/s = FLOP / median
-    seconds per call**, where a call is the work alone, compiled, its result
-    materialised. A machine's *peak* is the best call (:attr:`best_flop_per_s`): what
-    the hardware can do when nothing disturbs it.
-
-    Attributes:
-        name: what was timed ('gemm n=2048', a layer's name, ...).
-        flop: FLOP per call (a multiply-add counts 2).
-        latency: the timed calls, in seconds.
-        bytes_moved: bytes to and from memory per call (weights + inputs + outputs), if known.
-        kind: the layer's class ('Conv2D'), 'GEMM', ...
-        device: where it ran ('/CPU:0', '/GPU:0').
+    The rule (notebooks 01, 04, 05 and 08 alike): **achieved FLOP/s = FLOP / median seconds
+    per call**, a call being the work alone, compiled, its result materialised. A machine's
+    *peak* is the best call (:attr:`best_flop_per_s`). ``flop`` counts a multiply-add as 2;
+    ``bytes_moved`` (weights + inputs + outputs per call) is optional; ``kind`` is the
+    layer's class ('Conv2D') or 'GEMM'; ``device`` where it ran.
     """
 
     name: str
@@ -544,36 +415,22 @@ class TimedFlops:
     @property
     def intensity_flop_per_byte(self) -> float:
         """Arithmetic intensity flop / bytes_moved (roofline x axis); nan if bytes unknown."""
-        if not self.bytes_moved:
-            return math.nan
-        return self.flop / self.bytes_moved
+        return self.flop / self.bytes_moved if self.bytes_moved else math.nan
 
     def __str__(self) -> str:
         return f"{self.name}: {self.flop / self.seconds / 1e9:.2f} GFLOP/s ({self.latency})"
 
 
-def time_layers(
-    model: Any,
-    batch_size: int = 1,
-    device: str = "cpu",
-    kinds: Sequence[str] | None = None,
-    min_flop: float = 0,
-    warmup: int = 3,
-    repeats: int = 10,
-    progress: bool = False,
-) -> list[TimedFlops]:
-    """Time each weight layer of ``model`` alone: FLOP from the profiler, median seconds per call.
+def time_layers(model: Any, batch_size: int = 1, device: str = "cpu",
+                kinds: Sequence[str] | None = None, min_flop: float = 0, warmup: int = 3,
+                repeats: int = 10, progress: bool = False) -> list[TimedFlops]:  # fmt: skip
+    """Time each top-level weight layer of ``model`` alone, as :class:`TimedFlops`.
 
-    Every top-level layer with multiply-accumulates (optionally only of the Keras classes
-    ``kinds``, and with at least ``min_flop`` FLOP) is wrapped in its own compiled
-    ``tf.function`` (no XLA) and called on a random float32 batch of its input shape made
-    beforehand on ``device``; fetching one element of the output waits for the whole layer.
-    Each result is a :class:`TimedFlops` whose ``flop_per_s`` follows the course's one rule.
-
-    Two things a layer timed alone does not share with the whole model: a fixed cost per
-    call (entering the compiled function; see :func:`call_overhead`) that dominates tiny
-    layers, and caches kept warm by the previous layer. So the layer times do not add up
-    to the model's latency. Layers inside nested models are skipped.
+    FLOP come from the profiler (optionally only layers of the Keras classes ``kinds`` with
+    at least ``min_flop``); each layer runs in its own compiled ``tf.function`` (no XLA) on a
+    random batch made beforehand on ``device``, fetching one output element. A layer alone
+    pays a fixed cost per call (:func:`call_overhead`) and finds colder caches, so the layer
+    times do not add up to the model's latency. Layers inside nested models are skipped.
     """
     import tensorflow as tf
 
@@ -582,27 +439,16 @@ def time_layers(
     batch_size = integer("batch_size", batch_size, 1)
     placement = resolve_device(device)
     check_weights_on(model, placement)
-    rows = [
-        r
-        for r in profile(model, batch_size=batch_size).layers
-        if r.macs > 0 and r.flops >= min_flop and (kinds is None or r.kind in kinds)
-    ]
     top_level = {layer.name: layer for layer in model.layers}
-    rows = [r for r in rows if r.name in top_level]
+    rows = [r for r in profile(model, batch_size=batch_size).layers
+            if r.name in top_level and r.macs > 0 and r.flops >= min_flop
+            and (kinds is None or r.kind in kinds)]  # fmt: skip
     if not rows:
         raise ValueError(f"time_layers: model '{model.name}' has no top-level layer to time here")
-    steps: Iterable[Any] = rows
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(rows, desc=f"{model.name} layers", unit="layer", leave=False)
     results = []
-    for row in steps:
+    for row in _progress(rows, progress, desc=f"{model.name} layers", unit="layer"):
         layer = top_level[row.name]
-        with tf.device(placement):
-            x = tf.random.stateless_uniform(
-                (batch_size, *tuple(layer.input.shape)[1:]), seed=(1, 2), dtype=tf.float32
-            )
+        x = _random_batch(batch_size, tuple(layer.input.shape)[1:], placement)
 
         @tf.function(jit_compile=False)
         def call(x: Any, layer: Any = layer) -> Any:
@@ -616,16 +462,12 @@ def time_layers(
 
 
 def call_overhead(device: str = "cpu", repeats: int = 50) -> LatencyStats:
-    """Seconds to call a compiled ``tf.function`` that does almost nothing (adds 1 to one number).
-
-    The fixed cost of every compiled call on ``device``: compare it with a small layer's time
-    from :func:`time_layers` to see how much of that time is work.
-    """
+    """Seconds to call a compiled ``tf.function`` that adds 1 to one number on ``device``:
+    the fixed cost of every compiled call, to compare with a small layer's time."""
     import tensorflow as tf
 
     placement = resolve_device(device)
-    with tf.device(placement):
-        one = tf.zeros((1,), dtype=tf.float32)
+    one = _random_batch(1, (), placement)
 
     @tf.function(jit_compile=False)
     def empty(v: Any) -> Any:
@@ -635,38 +477,20 @@ def call_overhead(device: str = "cpu", repeats: int = 50) -> LatencyStats:
     return measure_latency(empty, one, warmup=3, repeats=repeats)
 
 
-# --------------------------------------------------------------------------- fair comparisons
-
-
-def model_call(model: Any, batch_size: int = 1, device: str = "cpu") -> Callable[[], Any]:
-    """A zero-argument call of ``model`` on one random batch, compiled, for :func:`compare_latency`."""
-    placement = resolve_device(device)
-    check_weights_on(model, placement)
-    x = _random_input(integer("batch_size", batch_size, 1), _input_shape(model, None), placement)
-    forward = compiled_predict(model, placement)
-    return lambda: forward(x)
-
-
-def compare_latency(
-    calls: Mapping[str, Callable[[], Any]],
-    rounds: int = 5,
-    repeats: int | Mapping[str, int] = 10,
-    warmup: int = 3,
-    progress: bool = False,
-) -> dict[str, LatencyStats]:
+def compare_latency(calls: Mapping[str, Callable[[], Any]], rounds: int = 5,
+                    repeats: int | Mapping[str, int] = 10, warmup: int = 3,
+                    progress: bool = False) -> dict[str, LatencyStats]:  # fmt: skip
     """Latency of several calls measured in alternating rounds, so they share the machine's load.
 
-    On a machine that also runs other work the load changes from second to second: timing
-    A now and B later compares the load, not A and B. Here each call first gets ``warmup``
-    untimed runs; then, in each of ``rounds`` rounds, every call is timed ``repeats`` times
-    (a number, or one per name) with :func:`measure_latency`. ``calls`` maps a name to a
-    zero-argument callable, e.g. :func:`model_call` of a Keras model or a LiteRT model's
-    ``predict`` bound to one input. Returns ``{name: LatencyStats}`` in seconds per call.
+    On a machine that runs other work too, timing A now and B later compares the load, not
+    A and B. Each zero-argument call in ``calls`` (e.g. a :func:`model_call`) first runs
+    ``warmup`` times untimed; then in each of ``rounds`` rounds every call is timed
+    ``repeats`` times (a number, or one per name). Returns ``{name: LatencyStats}`` in
+    seconds per call.
     """
     if not calls:
         raise ValueError("compare_latency: calls is empty; pass {'name': zero-argument callable}")
-    rounds = integer("rounds", rounds, 1)
-    warmup = integer("warmup", warmup, 0)
+    rounds, warmup = integer("rounds", rounds, 1), integer("warmup", warmup, 0)
     if isinstance(repeats, Mapping):
         missing = [name for name in calls if name not in repeats]
         if missing:
@@ -680,12 +504,8 @@ def compare_latency(
         for _ in range(warmup):
             materialize(fn())
     samples: dict[str, list[np.ndarray]] = {name: [] for name in calls}
-    steps: Iterable[int] = range(rounds)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="timing rounds", unit="round", leave=False)
-    for _ in steps:
+    for _ in _progress(range(rounds), progress, desc="timing rounds", unit="round"):
         for name, fn in calls.items():
-            samples[name].append(measure_latency(fn, warmup=0, repeats=counts[name]).samples_seconds)
+            stats = measure_latency(fn, warmup=0, repeats=counts[name])
+            samples[name].append(stats.samples_seconds)
     return {name: LatencyStats(np.concatenate(parts)) for name, parts in samples.items()}

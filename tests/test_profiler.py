@@ -380,7 +380,7 @@ def test_lenet_keras_seed002_numbers(lenet_profile):
     assert p.ops_breakdown() == {"bias_add": 8_318, "relu": 8_308, "avg_pool": 7_704, "softmax": 50}
 
 
-def test_table_repr_and_dicts(lenet_profile):
+def test_table_repr_and_totals_by_kind(lenet_profile):
     p = lenet_profile
     text = p.table()
     assert text == str(p)
@@ -389,9 +389,7 @@ def test_table_repr_and_dicts(lenet_profile):
     short = p.table(max_rows=3)
     assert "5 more layers" in short and "274,656 MACs" in short
     assert repr(p).startswith("Profile('lenet_keras', batch=1, bits=32: 8 layers, 81,194 params")
-    rows = p.to_dicts()
-    assert rows[0]["name"] == "conv2d" or rows[0]["kind"] == "Conv2D"
-    assert rows[0]["macs"] == 30 * 30 * 6 * 9 and "total_intensity" in rows[0]
+    assert p.layers[0].kind == "Conv2D" and p.layers[0].macs == 30 * 30 * 6 * 9
     kinds = p.by_kind()
     assert kinds["Dense"]["layers"] == 3 and kinds["Dense"]["macs"] == 120 * 576 + 84 * 120 + 840
     assert kinds["AveragePooling2D"]["other_ops"] == 7_704

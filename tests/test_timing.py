@@ -167,10 +167,8 @@ def test_gpu_is_named_and_described():  # pragma: no cover - runs on GPU machine
 
 
 def test_describe_cpu():
-    from course_utils.hardware import cpu_model
-
     text = machine.describe_device("cpu")
-    assert text.startswith("CPU: ") and cpu_model() in text and "core" in text
+    assert text.startswith("CPU: ") and machine.cpu_model() in text and "core" in text
 
 
 # --------------------------------------------------------------------------- models
@@ -186,25 +184,21 @@ def test_compiled_predict_matches_eager_and_does_not_retrace(tiny_model):
     assert forward.experimental_get_tracing_count() <= 2
 
 
-@pytest.mark.parametrize("method", timing.METHODS)
-def test_measure_model_latency_each_method(tiny_model, method):
-    stats = timing.measure_model_latency(
-        tiny_model, batch_size=4, method=method, warmup=1, repeats=5
-    )
+def test_measure_model_latency(tiny_model):
+    stats = timing.measure_model_latency(tiny_model, batch_size=4, warmup=1, repeats=5)
     assert stats.n == 5 and 0 < stats.min <= stats.median <= stats.max < 5.0
 
 
-def test_function_beats_eager_on_a_deep_narrow_model():
+def test_compiled_call_beats_eager_on_a_deep_narrow_model():
     # 16 layers: eager mode pays Python overhead per layer, the tf.function once.
     model = _mlp(layers=16, width=16)
-    fast = timing.measure_model_latency(model, method="function", warmup=3, repeats=20)
-    slow = timing.measure_model_latency(model, method="eager", warmup=3, repeats=20)
+    x = tf.random.stateless_uniform((1, 8), seed=(0, 0))
+    fast = timing.measure_latency(timing.compiled_predict(model), x, warmup=3, repeats=20)
+    slow = timing.measure_latency(lambda: model(x, training=False), warmup=3, repeats=20)
     assert fast.min < slow.min, (fast, slow)
 
 
 def test_measure_model_latency_bad_arguments(tiny_model):
-    with pytest.raises(ValueError, match="method"):
-        timing.measure_model_latency(tiny_model, method="fast")
     with pytest.raises(ValueError, match="batch_size"):
         timing.measure_model_latency(tiny_model, batch_size=0)
     with pytest.raises(ValueError, match="input_shape"):
