@@ -464,8 +464,8 @@ def int8_instructions(flags: set[str] | None = None) -> list[str]:
     ``asimddp`` (SDOT: Cortex-A55/A75, Apple M1), ``i8mm`` (SMMLA, Armv8.6). Without one AVX2
     takes more steps per MAC (``vpmaddubsw`` + ``vpmaddwd``): whether int8 beats fp32, measure.
     """
-    flags = cpu_flags() if flags is None else flags
-    return [f for f in INT8_NAMES if f in flags]
+    spelt = {f.replace("_", "") for f in (cpu_flags() if flags is None else flags)}
+    return [f for f in INT8_NAMES if f.replace("_", "") in spelt]  # Linux or macOS spelling
 
 
 def describe_device(device: str = "cpu") -> str:

@@ -1,4 +1,4 @@
-"""Latency and throughput, measured properly (seed 000, 'Metrics'; seed 004, 'batch vs latency').
+"""Latency and throughput, measured properly (seed 000, 'Metrics'; seed 004, 'Batches' in inference).
 
 Latency is the time one request takes, throughput the work done per second. Measuring
 either takes four habits, all built into :func:`measure_latency`: **warm up** (the first
@@ -340,7 +340,7 @@ def measure_model_latency(model: Any, batch_size: int = 1, device: str = "cpu", 
 
 @dataclass(frozen=True)
 class ThroughputPoint:
-    """One batch size's latency and the throughput it gives (seed 004, 'batch vs latency')."""
+    """One batch size's latency and the throughput it gives (seed 004, 'Batches' in inference)."""
 
     batch_size: int
     latency: LatencyStats
@@ -360,7 +360,7 @@ def measure_throughput(model: Any, batch_sizes: Iterable[int], device: str = "cp
     """Latency and ``samples_per_second = batch / median latency`` for each batch size.
 
     Larger batches usually raise throughput and latency at once: the trade-off of seed
-    004 ('batch vs latency'). One compiled function serves all batch sizes.
+    004 ('Batches' in inference). One compiled function serves all batch sizes.
     """
     sizes = [integer("batch_sizes entries", b, 1) for b in batch_sizes]
     if not sizes:

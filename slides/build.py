@@ -40,6 +40,7 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -441,6 +442,24 @@ def slide_problems(deck_name: str, metrics: list[dict]) -> list[str]:
     return problems
 
 
+def status_problems(deck: Deck, status: Any) -> list[str]:
+    """What a deck's load status (``browser.Browser.deck_status``) says is wrong: reveal.js did
+    not start, counts other slides than the notebook asks for, failed loads, MathJax errors."""
+    name, problems = deck.html.name, []
+    if not status.reveal_ready:
+        problems.append(f"{name}: reveal.js did not initialise")
+    if status.total_slides != deck.expected_slides:
+        problems.append(
+            f"{name}: reveal.js counts {status.total_slides} slides, the notebook's slide "
+            f"metadata {deck.metadata_slides} + {deck.continuation_slides} continued"
+        )
+    if status.failed_resources:
+        problems.append(f"{name}: failed to load {status.failed_resources}")
+    if status.math_errors:
+        problems.append(f"{name}: MathJax could not typeset {status.math_errors}")
+    return problems
+
+
 def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]:
     """Open each deck offline in headless Chromium; return the problems found (empty: all good).
 
@@ -455,18 +474,7 @@ def check_decks(decks: list[Deck], screenshots: Path | None = None) -> list[str]
         for deck in decks:
             name = deck.html.name
             status = b.deck_status(deck.html)
-            if not status.reveal_ready:
-                problems.append(f"{name}: reveal.js did not initialise")
-            if status.total_slides != deck.expected_slides:
-                problems.append(
-                    f"{name}: reveal.js counts {status.total_slides} slides, the notebook's "
-                    f"slide metadata {deck.metadata_slides} + {deck.continuation_slides} "
-                    "continued"
-                )
-            if status.failed_resources:
-                problems.append(f"{name}: failed to load {status.failed_resources}")
-            if status.math_errors:
-                problems.append(f"{name}: MathJax could not typeset {status.math_errors}")
+            problems += status_problems(deck, status)
             if screenshots is not None:
                 b.screenshot(screenshots / f"{deck.notebook.stem}_title.png")
             metrics = b.slide_metrics()

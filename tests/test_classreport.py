@@ -11,7 +11,6 @@ the network cut, as tests/test_slides.py opens the decks (slides/browser.py).
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -289,16 +288,6 @@ def test_sections_table_names_metrics_the_notebooks_save():
 
 
 # --------------------------------------------------------------------------- page
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        return browser.ensure_chromium()
-    except browser.BrowserUnavailable as exc:
-        if os.environ.get("CI"):
-            raise  # CI runs as root on a Debian machine: there it must really run
-        pytest.skip(f"no headless Chromium: {exc}")
 
 
 PROBE = """(function () {

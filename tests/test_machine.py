@@ -195,6 +195,7 @@ def test_small_arrays_repeat_inside_a_sample():
 
 def test_int8_instructions_from_flags():
     assert machine_mod.int8_instructions({"fpu", "sse", "avx2", "avx512_vnni"}) == ["avx512_vnni"]
+    assert machine_mod.int8_instructions({"avx2", "avx512vnni"}) == ["avx512_vnni"]  # macOS spelling
     assert machine_mod.int8_instructions({"fp", "asimd", "asimddp", "i8mm"}) == ["asimddp", "i8mm"]
     assert machine_mod.int8_instructions({"avx2", "fma"}) == []
     assert isinstance(machine_mod.int8_instructions(), list)  # this machine

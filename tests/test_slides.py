@@ -10,7 +10,6 @@ artifacts/slides/. Chromium is installed with apt-get where it is missing and th
 root; it is skipped only where that is impossible, never under CI.
 """
 
-import os
 import re
 from pathlib import Path
 
@@ -144,16 +143,6 @@ def test_decks_load_nothing_from_the_network(decks):
         assert page.count("data:image/png;base64,") >= figures, deck.html.name
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        return browser.ensure_chromium()
-    except browser.BrowserUnavailable as exc:
-        if os.environ.get("CI"):
-            raise  # CI runs as root on a Debian machine: there it must really run
-        pytest.skip(f"no headless Chromium: {exc}")
-
-
 def test_decks_in_headless_chromium_offline(decks, chromium):
     shots = artifacts_dir("slides")
     problems = []
@@ -165,17 +154,7 @@ def test_decks_in_headless_chromium_offline(decks, chromium):
             nb = nbformat.read(deck.notebook, as_version=4)
             assert deck.metadata_slides == build.expected_slide_count(nb)
             assert deck.expected_slides == deck.metadata_slides + deck.continuation_slides
-            if not status.reveal_ready:
-                problems.append(f"{name}: reveal.js did not initialise")
-            if status.total_slides != deck.expected_slides:
-                problems.append(
-                    f"{name}: reveal.js counts {status.total_slides} slides, the slide metadata "
-                    f"{deck.metadata_slides} + {deck.continuation_slides} continued"
-                )
-            if status.failed_resources:
-                problems.append(f"{name}: could not load {status.failed_resources}")
-            if status.math_errors:
-                problems.append(f"{name}: MathJax could not typeset {status.math_errors}")
+            problems += build.status_problems(deck, status)
             if any("$" in c.source for c in nb.cells if c.cell_type == "markdown"):
                 if status.math_typeset == 0:
                     problems.append(f"{name}: has formulas, MathJax typeset none")
