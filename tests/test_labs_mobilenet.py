@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from course_utils import costs, models
+from course_utils import costs, machine, models
 from course_utils.labs import mobilenet as ef  # before Keras: sets TensorFlow's environment knobs
 from course_utils.profiler import profile
 
@@ -187,8 +187,11 @@ def test_roofline_sweep_pools_roof_layers_and_model_over_rounds():
     x = keras.Input((8, 8, 4))
     y = L.Conv2D(8, 1, name="pw")(L.DepthwiseConv2D(3, padding="same", name="dw")(x))
     model = keras.Model(x, L.Dense(3, name="fc")(L.GlobalAveragePooling2D()(y)))
-    gemm, layer_times, whole, overhead = ef.roofline_sweep(model, rounds=2, repeats=3, gemm_n=64)
+    gemm, stream, layer_times, whole, overhead = ef.roofline_sweep(model, rounds=2, repeats=3, gemm_n=64,
+                                                                   stream_bytes=2**20)
     assert gemm.kind == "GEMM" and gemm.flop == 2 * 64**3 and gemm.latency.n == 2 * 2
+    assert stream.kind in ("triad", "add") and stream.size_bytes == 2**20 and stream.latency.n == 3
+    assert stream.threads in (1, machine.physical_cores()) and stream.best_bytes_per_s > 0
     assert [t.name for t in layer_times] == ["dw", "pw", "fc"]
     assert all(t.latency.n == 2 * 3 for t in layer_times) and whole.n == 2 * 3
     assert overhead.n == 2 * 12 and 0 < overhead.median < whole.median

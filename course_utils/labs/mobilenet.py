@@ -1,7 +1,6 @@
-"""Notebook 05's machinery for seed 003's MobileNets (Howard et al. 2017, arXiv:1704.04861; Sandler et
-al. 2018, arXiv:1801.04381): Table 1 read off a built model, the paper's 'Conv MobileNet', V2's block,
-and a roof timed in the same rounds as the layers under it. Names as in the paper: ``f_dim`` is D_K,
-``in_ch`` M, ``out_ch`` N, ``fm_dim`` D_F.
+"""Notebook 05's machinery for seed 003's MobileNets (Howard et al. 2017, arXiv:1704.04861; Sandler et al. 2018,
+arXiv:1801.04381): Table 1 read off a built model, the paper's 'Conv MobileNet', V2's block, both roofs timed in
+the same rounds as the layers under them. Paper names: ``f_dim`` D_K, ``in_ch`` M, ``out_ch`` N, ``fm_dim`` D_F.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from keras import layers
 from tqdm.auto import tqdm
 
 from .. import timing
-from ..machine import measure_peak_flops
+from ..machine import BandwidthProbe, measure_bandwidth, measure_peak_flops, physical_cores
 from ..profiler import profile
 from ..timing import LatencyStats, TimedFlops
 from ..validators import instance, positive_int, positive_number
@@ -45,7 +44,6 @@ class BodyRow:
 
     @property
     def total_macs(self) -> int:
-        """macs x repeat."""
         return self.macs * self.repeat
 
 
@@ -156,10 +154,9 @@ def _conv_bn_relu(x: Any, conv: Any) -> Any:
 
 
 def mobilenet_v1_standard_conv(alpha: float = 1.0, resolution: int = 224, classes: int = 1000) -> keras.Model:
-    """The paper's 'Conv MobileNet' (Howard et al. 2017, Table 4): each separable pair of V1
-    replaced by one standard 3x3 convolution; same widths, strides and head as Table 1. Paper:
-    4866 M mult-adds, 29.3 M parameters; this model: 4867.3 M and 29.3 M. ``alpha`` is the width
-    multiplier, ``resolution`` the input side.
+    """The paper's 'Conv MobileNet' (Howard et al. 2017, Table 4): each separable pair of V1 replaced by one standard
+    3x3 convolution; same widths, strides and head as Table 1. Paper: 4866 M mult-adds, 29.3 M parameters; this
+    model: 4867.3 M and 29.3 M. ``alpha`` is the width multiplier, ``resolution`` the input side.
     """
     alpha, resolution = positive_number("alpha", alpha), positive_int("resolution", resolution)
     classes = positive_int("classes", classes)
@@ -176,11 +173,10 @@ def inverted_residual_block(fm_dim: int, in_ch: int, out_ch: int, expansion: int
                             f_dim: int = 3) -> keras.Model:
     """MobileNet V2's inverted residual block with a linear bottleneck, as a small model.
 
-    Sandler et al. 2018, Table 1; seed 003, 'Inverted Residuals', 'Linear Bottlenecks': 1x1
-    expand to ``expansion`` x ``in_ch`` + BatchNorm + ReLU6; k x k depthwise with ``stride`` +
-    BatchNorm + ReLU6; 1x1 project to ``out_ch`` + BatchNorm and **no** activation; add the input
-    when stride is 1 and in_ch == out_ch (the skip joins the narrow ends). Same MACs and
-    parameters as ``keras.applications.MobileNetV2``'s blocks.
+    Sandler et al. 2018, Table 1; seed 003, 'Inverted Residuals', 'Linear Bottlenecks': 1x1 expand to
+    ``expansion`` x ``in_ch`` + BatchNorm + ReLU6; k x k depthwise with ``stride`` + BatchNorm + ReLU6; 1x1
+    project to ``out_ch`` + BatchNorm and **no** activation; add the input when stride is 1 and in_ch == out_ch
+    (the skip joins the narrow ends). Same MACs and parameters as ``keras.applications.MobileNetV2``'s blocks.
     """
     fm_dim, in_ch, out_ch = positive_int("fm_dim", fm_dim), positive_int("in_ch", in_ch), positive_int("out_ch", out_ch)
     expansion, f_dim = positive_int("expansion", expansion), positive_int("f_dim", f_dim)
@@ -205,21 +201,25 @@ def _pool(same: tuple[Any, ...]) -> Any:
 
 
 def roofline_sweep(model: keras.Model, device: str = "cpu", rounds: int = 3, repeats: int = 5, gemm_n: int = 2048,
-                   progress: bool = False) -> tuple[TimedFlops, list[TimedFlops], LatencyStats, LatencyStats]:
-    """A roof and the points under it, timed in the same rounds: ``(gemm, layers, whole, overhead)``.
+                   stream_bytes: int = 256 * 2**20, progress: bool = False,
+                   ) -> tuple[TimedFlops, BandwidthProbe, list[TimedFlops], LatencyStats, LatencyStats]:
+    """Both roofs and the points under them, timed in the same rounds: ``(gemm, stream, layers, whole, overhead)``.
 
-    Each of ``rounds`` rounds times on ``device``: an fp32 ``gemm_n`` GEMM (2 calls, as in
-    ``machine.measure_peak_flops``), every weight layer alone (``timing.time_layers``), the whole model
-    (batch 1, compiled, no XLA; ``repeats`` calls each) and an empty compiled call (``timing.call_overhead``):
-    a burst of other load hits roof and layers alike (seed 004's roofline compares them). Samples
-    (seconds) are pooled over the rounds: ``gemm.best_flop_per_s`` is the fastest GEMM call of all.
+    Each of ``rounds`` rounds times STREAM triad and add on ``stream_bytes`` arrays, on one core and on all cores
+    (``machine.measure_bandwidth``, 3 samples each, NumPy on the CPU: notebook 08's roof), then on ``device`` an
+    fp32 ``gemm_n`` GEMM (2 calls), every weight layer alone (``timing.time_layers``), the whole model (batch 1,
+    compiled, no XLA; ``repeats`` calls) and an empty compiled call (``timing.call_overhead``). Samples are pooled
+    over the rounds: ``gemm.best_flop_per_s`` is the fastest GEMM call, ``stream`` the probe with the fastest one.
     """
     rounds, repeats = positive_int("rounds", rounds), positive_int("repeats", repeats)
     whole_call = timing.model_call(model, 1, device)
-    steps = tqdm(range(rounds), f"{model.name}: GEMM, layers, model", leave=False, disable=not progress)
-    parts = [(measure_peak_flops(n=gemm_n, repeats=2, warmup=1, device=device),
+    streams = [(kind, threads) for kind in ("triad", "add") for threads in sorted({1, physical_cores()})]
+    steps = tqdm(range(rounds), f"{model.name}: roofs, layers, model", leave=False, disable=not progress)
+    parts = [([measure_bandwidth(stream_bytes, kind, repeats=3, threads=t) for kind, t in streams],
+              measure_peak_flops(n=gemm_n, repeats=2, warmup=1, device=device),
               *timing.time_layers(model, 1, device, warmup=1, repeats=repeats),
               timing.measure_latency(whole_call, warmup=1, repeats=repeats),
               timing.call_overhead(device, repeats=4 * repeats)) for _ in steps]
-    pooled = [_pool(same) for same in zip(*parts, strict=True)]
-    return pooled[0], pooled[1:-2], pooled[-2], pooled[-1]
+    pooled = [_pool(same) for same in zip(*(part[1:] for part in parts), strict=True)]
+    stream = max((probe for part in parts for probe in part[0]), key=lambda probe: probe.best_bytes_per_s)
+    return pooled[0], stream, pooled[1:-2], pooled[-2], pooled[-1]
