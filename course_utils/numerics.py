@@ -102,7 +102,7 @@ def _format(fmt: NumberFormat | str) -> NumberFormat:
 def formats_table() -> str:
     """:data:`FORMATS` side by side: bits, layout, largest value, smallest positive normal
     value, relative step (epsilon) and decimal digits. Integers are in units of their scale."""
-    head = (f"{'format':7s} {'bits':>4s} {'s/e/m':>12s} {'largest':>10s} {'smallest>0':>11s} "
+    head = (f"{'format':7s} {'bits':>4s} {'s/e/m':>12s} {'largest':>10s} {'min normal':>11s} "
             f"{'rel. step':>10s} {'digits':>6s}")
     lines = [head, "-" * len(head)]
     for f in FORMATS.values():
