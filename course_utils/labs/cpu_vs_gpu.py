@@ -217,7 +217,7 @@ def gemm_sweep(sizes: Iterable[int] = GEMM_SIZES, device: str = "cpu", repeats: 
 
     Inputs are made on the device; each call fetches one element of the product, which waits for all
     of it. ``best_flop_per_s`` nears the device's peak only where the product outlasts that per-call
-    work (an eager call and a read-back: 0.1-0.3 ms on a CPU, 0.7-0.9 ms on the course's H100 under JAX).
+    work (an eager call and a read-back: 0.1-0.3 ms on a CPU, 0.5-1.1 ms on the course's H100 under JAX).
     """
     keras, dev, found = _keras(), keras_device(device), {}
     for n in (positive_int("sizes entries", n) for n in sizes):
