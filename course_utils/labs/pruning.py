@@ -102,6 +102,17 @@ def polynomial_sparsity(step: int, final_sparsity: float, begin_step: int, end_s
     return s_f + (s_i - s_f) * (1.0 - (step - begin_step) / (end_step - begin_step)) ** 3
 
 
+class MaskConstraint(keras.constraints.Constraint):
+    """``w -> w * mask``: the constraint that keeps pruned weights at zero (a Constraint instance,
+    as Keras >= 3.13 requires of a variable's ``constraint``)."""
+
+    def __init__(self, mask: Any) -> None:
+        self.mask = mask
+
+    def __call__(self, w: Any) -> Any:
+        return keras.ops.multiply(w, keras.ops.cast(self.mask, w.dtype))
+
+
 class PruningCallback(keras.callbacks.Callback):
     """Gradual magnitude pruning while a compiled model trains (Zhu & Gupta 2017).
 
@@ -129,7 +140,7 @@ class PruningCallback(keras.callbacks.Callback):
             mask = self._mask_vars[name] = keras.Variable(np.ones(kernel.shape, "float32"), trainable=False)
             # w -> w * mask, applied by the optimizer right after each update inside the compiled train
             # step: a pruned weight is zero again before the next step reads it
-            kernel.constraint = lambda w, mask=mask: keras.ops.multiply(w, keras.ops.cast(mask, w.dtype))
+            kernel.constraint = MaskConstraint(mask)
         self.model.make_train_function(force=True)  # the train step reads constraints when traced
         self._update(0)
 
