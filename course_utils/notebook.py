@@ -39,11 +39,13 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
-def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
+def setup(need_gpu: bool = False, colab_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Check versions and APIs, print them and the device, apply the course's plot style.
 
-    ``need_gpu``: the notebook has GPU parts; without a GPU, warn and explain how to get one
-    (the notebook still runs on the CPU). ``quiet``: print nothing (tests). Returns
+    ``need_gpu``: the notebook needs a GPU; without one, warn and explain how to get one (the
+    notebook still runs on the CPU). ``colab_gpu``: the notebook has optional GPU parts; warn
+    only on a Colab CPU runtime, where a GPU is one menu away. ``quiet``: print nothing (tests).
+    Returns
     ``{"versions": {...}, "cpu": str, "gpus": [...], "colab": bool, "root": Path | None}``
     (``root``: the course repository, None without one). Raises RuntimeError when a package is
     missing or too old, or lacks an API the notebooks call, with the command that fixes it.
@@ -64,7 +66,7 @@ def setup(need_gpu: bool = False, quiet: bool = False) -> dict[str, Any]:
         print("GPU: " + (", ".join(gpus) if gpus else "none visible to TensorFlow"))
         if colab:
             print("Running on Colab.")
-    if not gpus and (need_gpu or colab):
+    if not gpus and (need_gpu or (colab and colab_gpu)):
         how = "Locally: an NVIDIA GPU with its driver and `pip install -e .[gpu]`."
         if colab:
             how = "On Colab: Runtime > Change runtime type > GPU, then run all cells again."

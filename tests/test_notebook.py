@@ -67,10 +67,17 @@ def test_gpu_runtime_on_colab_names_the_gpu_and_does_not_warn(monkeypatch, capsy
 
 def test_cpu_runtime_on_colab_warns_how_to_pick_a_gpu(monkeypatch, capsys, colab):
     monkeypatch.setattr(results, "machine_info", _machine([]))
-    info, out, warned = _setup(capsys)  # even without need_gpu: Colab offers one
+    info, out, warned = _setup(capsys, colab_gpu=True)  # optional GPU parts: Colab offers one
     assert "GPU: none visible to TensorFlow" in out
     (gpu,) = [w for w in warned if "No GPU found" in w]
     assert "Runtime > Change runtime type > GPU" in gpu
+
+
+def test_cpu_runtime_on_colab_stays_quiet_for_a_cpu_notebook(monkeypatch, capsys, colab):
+    monkeypatch.setattr(results, "machine_info", _machine([]))
+    _, out, warned = _setup(capsys)  # a notebook about the CPU has no GPU parts to offer
+    assert "Running on Colab." in out
+    assert not [w for w in warned if "No GPU found" in w], warned
 
 
 def test_cpu_machine_warns_only_where_the_notebook_has_gpu_parts(monkeypatch, capsys):
