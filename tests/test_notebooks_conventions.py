@@ -50,7 +50,9 @@ def test_title_cell(path):
 def test_setup_cell_is_the_standard_one(path):
     code = _code(_read(path))
     standard = course_map.standard_setup_cell()
-    variants = {standard, standard.replace("nb.setup()", "nb.setup(need_gpu=True)")}
+    variants = {standard} | {
+        standard.replace("nb.setup()", f"nb.setup({arg}=True)") for arg in ("need_gpu", "colab_gpu")
+    }
     assert code and code[0].source.strip() in variants, (
         "the first code cell must be the setup cell of notebooks/CONTRIBUTING.md, verbatim"
     )
@@ -126,9 +128,7 @@ def test_exercises_are_tagged_with_all_three_kinds(path):
 @per_notebook
 def test_worked_solutions_are_hidden_and_checked(path):
     solutions = [c for c in _read(path).cells if "solution" in c.metadata.get("tags", [])]
-    exercises = {
-        id(c) for c in _read(path).cells if "exercise" in c.metadata.get("tags", [])
-    }
+    exercises = {id(c) for c in _read(path).cells if "exercise" in c.metadata.get("tags", [])}
     assert exercises and solutions, "every exercise has a worked solution (cells tagged solution)"
     for cell in solutions:
         assert cell.cell_type == "code"
@@ -136,9 +136,9 @@ def test_worked_solutions_are_hidden_and_checked(path):
         assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), (
             "a solution cell is collapsed for students: jupyter.source_hidden and outputs_hidden"
         )
-        assert cell.metadata.get("cellView") == "form" and cell.source.lstrip().startswith("#@title"), (
-            "Colab hides a solution only in form view: cellView 'form' and a first '#@title' line"
-        )
+        assert cell.metadata.get("cellView") == "form" and cell.source.lstrip().startswith(
+            "#@title"
+        ), "Colab hides a solution only in form view: cellView 'form' and a first '#@title' line"
         assert re.search(r"assert\s+check(?:_prediction|_function|_choice)?\(", cell.source), (
             f"a worked solution asserts its check: {cell.source[:80]!r}"
         )
