@@ -196,9 +196,8 @@ _MNIST = (
 
 
 def test_notebook_next_to_the_clone_offline(colab):
-    setup_out, where_out, mnist_out = _run_notebook_offline(
-        colab, [standard_setup_cell(), _WHERE, _MNIST]
-    )
+    setup_cell = standard_setup_cell().replace("nb.setup()", "nb.setup(colab_gpu=True)")  # as 03, 04
+    setup_out, where_out, mnist_out = _run_notebook_offline(colab, [setup_cell, _WHERE, _MNIST])
     # setup: found course_utils (no second clone or install, which would fail offline), on "Colab"
     assert "Running on Colab." in setup_out, setup_out
     assert "No GPU found" in setup_out and "Runtime > Change runtime type > GPU" in setup_out
