@@ -452,8 +452,13 @@ def flag_names(flags: Iterable[str], names: Mapping[str, str] = SIMD_NAMES) -> l
     """The ``names`` (:data:`SIMD_NAMES`, :data:`INT8_NAMES`) of the flags set in ``flags``,
     spelt as Linux spells them (``avx512_vnni``, ``sse4_2``) or as macOS and NumPy do
     (``avx512vnni``, ``sse42``)."""
+    return list(dict.fromkeys(names[f] for f in _set_in(flags, names)))
+
+
+def _set_in(flags: Iterable[str], names: Mapping[str, str]) -> list[str]:
+    """The keys of ``names`` set in ``flags``, whichever spelling ``flags`` uses."""
     spelt = {f.replace("_", "") for f in flags}
-    return list(dict.fromkeys(n for f, n in names.items() if f.replace("_", "") in spelt))
+    return [f for f in names if f.replace("_", "") in spelt]
 
 
 def int8_instructions(flags: set[str] | None = None) -> list[str]:
@@ -464,8 +469,7 @@ def int8_instructions(flags: set[str] | None = None) -> list[str]:
     ``asimddp`` (SDOT: Cortex-A55/A75, Apple M1), ``i8mm`` (SMMLA, Armv8.6). Without one AVX2
     takes more steps per MAC (``vpmaddubsw`` + ``vpmaddwd``): whether int8 beats fp32, measure.
     """
-    spelt = {f.replace("_", "") for f in (cpu_flags() if flags is None else flags)}
-    return [f for f in INT8_NAMES if f.replace("_", "") in spelt]  # Linux or macOS spelling
+    return _set_in(cpu_flags() if flags is None else flags, INT8_NAMES)
 
 
 def describe_device(device: str = "cpu") -> str:
